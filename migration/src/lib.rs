@@ -1,0 +1,14 @@
+//! Schema migrations for daap, applied in order and never edited once landed.
+//! The same migrations run on PostgreSQL (production) and SQLite (embedded default).
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_core;
+
+/// Every migration of the service, oldest first.
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_core::Migration)]
+    }
+}

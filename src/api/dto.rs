@@ -1,0 +1,503 @@
+//! Wire shapes of the HTTP API (camelCase JSON). Their `///` comments and validators
+//! become the OpenAPI document; request bodies are checked by `api::input`, which
+//! enforces the same rules and reports every violation at once.
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use poem_openapi::{Enum, Object};
+
+use crate::{
+    catalog::{ColumnRecord, ProductView, TableView, VersionSummary},
+    domain::{
+        diff::{Change, ChangeClass, ChangeKind},
+        model::ProductStatus,
+        version::Version,
+    },
+};
+
+/// RFC 3339 in UTC with millisecond precision, e.g. `2026-11-23T15:12:59.123Z`.
+pub fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Lifecycle status of a data product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum Status {
+    Draft,
+    Published,
+    Deprecated,
+    Retired,
+}
+
+impl From<Status> for ProductStatus {
+    fn from(s: Status) -> Self {
+        match s {
+            Status::Draft => ProductStatus::Draft,
+            Status::Published => ProductStatus::Published,
+            Status::Deprecated => ProductStatus::Deprecated,
+            Status::Retired => ProductStatus::Retired,
+        }
+    }
+}
+
+impl From<ProductStatus> for Status {
+    fn from(s: ProductStatus) -> Self {
+        match s {
+            ProductStatus::Draft => Status::Draft,
+            ProductStatus::Published => Status::Published,
+            ProductStatus::Deprecated => Status::Deprecated,
+            ProductStatus::Retired => Status::Retired,
+        }
+    }
+}
+
+/// How strongly a change can affect consumers: `major` may break them, `minor` cannot, `none` changed nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum ChangeType {
+    None,
+    Minor,
+    Major,
+}
+
+impl From<ChangeClass> for ChangeType {
+    fn from(c: ChangeClass) -> Self {
+        match c {
+            ChangeClass::None => ChangeType::None,
+            ChangeClass::Minor => ChangeType::Minor,
+            ChangeClass::Major => ChangeType::Major,
+        }
+    }
+}
+
+/// What kind of change an entry describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ChangeKindDto {
+    MetadataChanged,
+    TableAdded,
+    TableRemoved,
+    TableDescriptionChanged,
+    ColumnAdded,
+    ColumnRemoved,
+    ColumnTypeChanged,
+    ColumnNullabilityChanged,
+    ColumnDescriptionChanged,
+    ColumnsReordered,
+}
+
+impl From<ChangeKind> for ChangeKindDto {
+    fn from(k: ChangeKind) -> Self {
+        match k {
+            ChangeKind::MetadataChanged => Self::MetadataChanged,
+            ChangeKind::TableAdded => Self::TableAdded,
+            ChangeKind::TableRemoved => Self::TableRemoved,
+            ChangeKind::TableDescriptionChanged => Self::TableDescriptionChanged,
+            ChangeKind::ColumnAdded => Self::ColumnAdded,
+            ChangeKind::ColumnRemoved => Self::ColumnRemoved,
+            ChangeKind::ColumnTypeChanged => Self::ColumnTypeChanged,
+            ChangeKind::ColumnNullabilityChanged => Self::ColumnNullabilityChanged,
+            ChangeKind::ColumnDescriptionChanged => Self::ColumnDescriptionChanged,
+            ChangeKind::ColumnsReordered => Self::ColumnsReordered,
+        }
+    }
+}
+
+/// One classified change between two versions.
+#[derive(Debug, Clone, Object)]
+#[oai(
+    rename = "Change",
+    rename_all = "camelCase",
+    skip_serializing_if_is_none
+)]
+pub struct ChangeDto {
+    /// What changed.
+    pub kind: ChangeKindDto,
+    /// The table concerned, for table and column changes.
+    pub table: Option<String>,
+    /// The top-level column concerned, for column changes (nested changes are reported on it).
+    pub column: Option<String>,
+    /// The metadata field, for `metadata_changed` (camelCase wire name).
+    pub field: Option<String>,
+    /// The value before the change.
+    pub before: Option<serde_json::Value>,
+    /// The value after the change.
+    pub after: Option<serde_json::Value>,
+    /// How this change is classified.
+    pub class: ChangeType,
+    /// A sentence describing the change.
+    pub message: String,
+}
+
+impl From<&Change> for ChangeDto {
+    fn from(c: &Change) -> Self {
+        ChangeDto {
+            kind: c.kind.into(),
+            table: c.table.clone(),
+            column: c.column.clone(),
+            field: c.field.clone(),
+            before: c.before.clone(),
+            after: c.after.clone(),
+            class: c.class.into(),
+            message: c.message.clone(),
+        }
+    }
+}
+
+pub fn changes(list: &[Change]) -> Vec<ChangeDto> {
+    list.iter().map(ChangeDto::from).collect()
+}
+
+/// A table of a version, by name and immutable public ID.
+#[derive(Debug, Clone, Object)]
+pub struct SchemaRef {
+    /// Table name.
+    pub name: String,
+    /// Public ID of the table in this version, `dp:<name>:v<M>.<m>:<table>`.
+    pub id: String,
+}
+
+/// A data product as of one version.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct DataProduct {
+    /// Public ID of the product (always its latest version), `dp:<name>`.
+    pub id: String,
+    /// Unique name; never changes.
+    #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
+    pub name: String,
+    /// The version shown, `v<major>.<minor>`.
+    #[oai(validator(pattern = r"^v[0-9]+\.[0-9]+$"))]
+    pub version: String,
+    /// Public ID of exactly this version, `dp:<name>:v<M>.<m>`.
+    pub version_id: String,
+    /// What the product holds (1..=4096 characters).
+    pub description: String,
+    /// Owning domain, e.g. `HMPPS` (1..=64 characters).
+    pub domain: String,
+    /// E-mail of the owner.
+    pub data_product_owner: String,
+    /// Display name of the owner.
+    pub data_product_owner_display_name: String,
+    /// E-mail of the maintainer.
+    pub data_product_maintainer: Option<String>,
+    /// Display name of the maintainer.
+    pub data_product_maintainer_display_name: Option<String>,
+    /// Team contact e-mail.
+    pub email: String,
+    /// Lifecycle status.
+    pub status: Status,
+    /// Retention period in days (0..=36500).
+    pub retention_period: u32,
+    /// Whether a data protection impact assessment is required.
+    pub dpia_required: bool,
+    /// Where the DPIA is kept.
+    pub dpia_location: Option<String>,
+    /// Free-form labels, string to string.
+    pub tags: BTreeMap<String, String>,
+    /// The tables of this version.
+    pub schemas: Vec<SchemaRef>,
+    /// When the product was created (RFC 3339, UTC).
+    pub created_at: String,
+    /// Who created the product (the token's `sub`).
+    pub created_by: String,
+    /// When this version was made (RFC 3339, UTC).
+    pub updated_at: String,
+    /// Who made this version.
+    pub updated_by: String,
+    /// When the product was soft-deleted; only shown with `includeDeleted=true`.
+    pub deleted_at: Option<String>,
+}
+
+pub fn version_id(name: &str, version: Version) -> String {
+    format!("dp:{name}:{version}")
+}
+
+pub fn table_id(name: &str, version: Version, table: &str) -> String {
+    format!("dp:{name}:{version}:{table}")
+}
+
+impl From<&ProductView> for DataProduct {
+    fn from(p: &ProductView) -> Self {
+        let m = &p.metadata;
+        DataProduct {
+            id: format!("dp:{}", p.name),
+            name: p.name.clone(),
+            version: p.version.to_string(),
+            version_id: version_id(&p.name, p.version),
+            description: m.description.clone(),
+            domain: m.domain.clone(),
+            data_product_owner: m.data_product_owner.clone(),
+            data_product_owner_display_name: m.data_product_owner_display_name.clone(),
+            data_product_maintainer: m.data_product_maintainer.clone(),
+            data_product_maintainer_display_name: m.data_product_maintainer_display_name.clone(),
+            email: m.email.clone(),
+            status: m.status.into(),
+            retention_period: m.retention_period,
+            dpia_required: m.dpia_required,
+            dpia_location: m.dpia_location.clone(),
+            tags: m.tags.clone(),
+            schemas: p
+                .tables
+                .iter()
+                .map(|t| SchemaRef {
+                    name: t.clone(),
+                    id: table_id(&p.name, p.version, t),
+                })
+                .collect(),
+            created_at: timestamp(p.created_at),
+            created_by: p.created_by.clone(),
+            updated_at: timestamp(p.updated_at),
+            updated_by: p.updated_by.clone(),
+            deleted_at: p.deleted_at.map(timestamp),
+        }
+    }
+}
+
+/// A column of a table.
+#[derive(Debug, Clone, Object)]
+pub struct ColumnDef {
+    /// Column name, unique within the table.
+    #[oai(validator(pattern = r"^[a-z_][a-z0-9_]{0,127}$"))]
+    pub name: String,
+    /// Hive/Athena/Glue type in canonical form, e.g. `decimal(10,2)` or `struct<a:int,b:array<string>>`.
+    /// Accepted case-insensitively with spaces; `integer` means `int`, `decimal` means `decimal(10,0)`.
+    #[oai(rename = "type")]
+    pub ty: String,
+    /// What the column holds (1..=1024 characters).
+    #[oai(validator(min_length = 1, max_length = 1024))]
+    pub description: String,
+    /// Whether the column may be null (default `true`).
+    #[oai(default = "default_true")]
+    pub nullable: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl From<&ColumnRecord> for ColumnDef {
+    fn from(c: &ColumnRecord) -> Self {
+        ColumnDef {
+            name: c.name.clone(),
+            ty: c.ty.clone(),
+            description: c.description.clone(),
+            nullable: c.nullable,
+        }
+    }
+}
+
+/// A table's schema as of one version.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct TableSchema {
+    /// Public ID of the table in this version, `dp:<name>:v<M>.<m>:<table>`.
+    pub id: String,
+    /// Table name.
+    #[oai(validator(pattern = r"^[a-z][a-z0-9_]{0,127}$"))]
+    pub name: String,
+    /// The product version this schema is read in.
+    pub version: String,
+    /// What the table holds.
+    pub table_description: String,
+    /// The columns, in order.
+    pub columns: Vec<ColumnDef>,
+}
+
+impl From<&TableView> for TableSchema {
+    fn from(t: &TableView) -> Self {
+        TableSchema {
+            id: table_id(&t.product, t.version, &t.name),
+            name: t.name.clone(),
+            version: t.version.to_string(),
+            table_description: t.description.clone(),
+            columns: t.columns.iter().map(ColumnDef::from).collect(),
+        }
+    }
+}
+
+/// A page of data products ordered by name.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct DataProductPage {
+    /// The products on this page.
+    pub items: Vec<DataProduct>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// An entry of a product's history.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct VersionSummaryDto {
+    /// The version number, `v<M>.<m>`.
+    pub version: String,
+    /// Public ID of the version.
+    pub id: String,
+    /// How the change that made it is classified (`v1.0` is `major`).
+    pub change_type: ChangeType,
+    /// What changed from the version before.
+    pub changes: Vec<ChangeDto>,
+    /// When the version was made.
+    pub created_at: String,
+    /// Who made it.
+    pub created_by: String,
+}
+
+impl VersionSummaryDto {
+    pub fn of(name: &str, v: &VersionSummary) -> Self {
+        VersionSummaryDto {
+            version: v.version.to_string(),
+            id: version_id(name, v.version),
+            change_type: v.change_type.into(),
+            changes: changes(&v.changes),
+            created_at: timestamp(v.created_at),
+            created_by: v.created_by.clone(),
+        }
+    }
+}
+
+/// A page of versions, newest first.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct VersionPage {
+    /// The versions on this page.
+    pub items: Vec<VersionSummaryDto>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The tables of a version.
+#[derive(Debug, Clone, Object)]
+pub struct TableSchemaList {
+    /// Every table, ordered by name.
+    pub items: Vec<TableSchema>,
+}
+
+/// The result of a metadata write or a table removal.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct ProductWriteResult {
+    /// The product as of the new version (the current one when nothing changed; the would-be one on a dry run).
+    pub data_product: DataProduct,
+    /// How the write is classified.
+    pub change_type: ChangeType,
+    /// Every change, relative to the version it replaced.
+    pub changes: Vec<ChangeDto>,
+}
+
+/// The result of a table schema write.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct SchemaWriteResult {
+    /// The product as of the new version.
+    pub data_product: DataProduct,
+    /// The table as written.
+    pub schema: TableSchema,
+    /// How the write is classified.
+    pub change_type: ChangeType,
+    /// Every change, relative to the version it replaced.
+    pub changes: Vec<ChangeDto>,
+}
+
+/// The diff between two versions.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Comparison {
+    /// The exact version compared from.
+    pub from: String,
+    /// The exact version compared to.
+    pub to: String,
+    /// The strongest class among the changes.
+    pub change_type: ChangeType,
+    /// The changes that turn `from` into `to`.
+    pub changes: Vec<ChangeDto>,
+}
+
+/// A class a write is expected to have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum ExpectedChange {
+    None,
+    Minor,
+    Major,
+}
+
+/// The body of `POST /v1/data-products`. Unknown members are refused with 422.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct DataProductCreate {
+    /// Unique name; never changes.
+    #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
+    pub name: String,
+    #[oai(flatten)]
+    pub metadata: MetadataFields,
+}
+
+/// The body of `PUT /v1/data-products/{name}`: a full replacement of the metadata.
+/// Unknown members are refused with 422.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct DataProductUpdate {
+    /// Optional; if present it must equal the name in the path.
+    pub name: Option<String>,
+    #[oai(flatten)]
+    pub metadata: MetadataFields,
+    /// Refuse the write with 409 unless the server classifies it so.
+    pub expected_change: Option<ExpectedChange>,
+}
+
+/// The metadata of a data product.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct MetadataFields {
+    /// What the product holds.
+    #[oai(validator(min_length = 1, max_length = 4096))]
+    pub description: String,
+    /// Owning domain, e.g. `HMPPS`.
+    #[oai(validator(min_length = 1, max_length = 64))]
+    pub domain: String,
+    /// E-mail address of the owner.
+    #[oai(validator(pattern = r"^[^@\s]+@[^@\s]+$"))]
+    pub data_product_owner: String,
+    /// Display name of the owner.
+    #[oai(validator(min_length = 1, max_length = 256))]
+    pub data_product_owner_display_name: String,
+    /// E-mail address of the maintainer.
+    #[oai(validator(pattern = r"^[^@\s]+@[^@\s]+$"))]
+    pub data_product_maintainer: Option<String>,
+    /// Display name of the maintainer.
+    #[oai(validator(min_length = 1, max_length = 256))]
+    pub data_product_maintainer_display_name: Option<String>,
+    /// Team contact e-mail address.
+    #[oai(validator(pattern = r"^[^@\s]+@[^@\s]+$"))]
+    pub email: String,
+    /// Lifecycle status (default `draft`).
+    pub status: Option<Status>,
+    /// Retention period in days.
+    #[oai(validator(minimum(value = "0"), maximum(value = "36500")))]
+    pub retention_period: u32,
+    /// Whether a data protection impact assessment is required.
+    pub dpia_required: bool,
+    /// Where the DPIA is kept.
+    #[oai(validator(min_length = 1, max_length = 2048))]
+    pub dpia_location: Option<String>,
+    /// Labels: at most 50; keys match `^[a-z0-9_.-]{1,64}$`, values at most 256 characters.
+    #[oai(validator(max_properties = 50))]
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+/// The body of `PUT /v1/data-products/{name}/schemas/{table}`: the whole table.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TableSchemaPut {
+    /// What the table holds.
+    #[oai(validator(min_length = 1, max_length = 4096))]
+    pub table_description: String,
+    /// The columns in order: 1..=1000, names unique.
+    #[oai(validator(min_items = 1, max_items = 1000))]
+    pub columns: Vec<ColumnDef>,
+    /// Refuse the write with 409 unless the server classifies it so.
+    pub expected_change: Option<ExpectedChange>,
+}

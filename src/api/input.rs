@@ -1,0 +1,510 @@
+//! Request bodies are parsed here, once, into domain types. Unlike a derive-based
+//! parser that stops at the first problem, this walks the whole JSON value and reports
+//! every violation as a JSON pointer, so one 422 tells a client all that is wrong.
+use std::collections::{BTreeMap, HashSet};
+
+use poem::{FromRequest, Request, RequestBody};
+use poem_openapi::{
+    payload::{ParsePayload, Payload},
+    registry::{MetaSchemaRef, Registry},
+    types::Type,
+};
+use serde_json::{Map, Value};
+use validator::ValidateEmail;
+
+use super::dto;
+use crate::{
+    domain::{
+        column_type::ColumnType,
+        diff::ChangeClass,
+        model::{Column, ProductMetadata, ProductStatus, Table},
+        names::{ColumnName, ProductName, TableName},
+    },
+    error::{ApiError, FieldError},
+};
+
+/// A body parsed from JSON with every violation collected.
+pub trait FromJsonBody: Sized + Send {
+    /// The documented shape (OpenAPI schema) of the body.
+    type Doc: Type;
+    fn from_json(value: &Value, errors: &mut Errors) -> Option<Self>;
+}
+
+/// A JSON request body: 415 if it is not `application/json`, 400 if it is not JSON,
+/// 422 listing every violation if it breaks the schema.
+pub struct JsonBody<T>(pub T);
+
+impl<T: FromJsonBody> Payload for JsonBody<T> {
+    const CONTENT_TYPE: &'static str = "application/json";
+
+    fn check_content_type(content_type: &str) -> bool {
+        let essence = content_type.split(';').next().unwrap_or("").trim();
+        essence.eq_ignore_ascii_case("application/json")
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::Doc::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::Doc::register(registry);
+    }
+}
+
+impl<T: FromJsonBody> ParsePayload for JsonBody<T> {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let bytes = Vec::<u8>::from_request(request, body).await?;
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::MalformedRequest(if bytes.is_empty() {
+                "the request body is empty; send a JSON document".to_owned()
+            } else {
+                format!("the request body is not valid JSON: {e}")
+            })
+        })?;
+        let mut errors = Errors::default();
+        match T::from_json(&value, &mut errors) {
+            Some(parsed) if errors.0.is_empty() => Ok(JsonBody(parsed)),
+            _ => Err(ApiError::Validation(errors.0).into()),
+        }
+    }
+}
+
+poem_openapi::impl_apirequest_for_payload!(JsonBody<T>, T: FromJsonBody);
+
+/// The violations found so far.
+#[derive(Debug, Default)]
+pub struct Errors(pub Vec<FieldError>);
+
+impl Errors {
+    pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError::new(field, message));
+    }
+}
+
+fn ptr(base: &str, key: &str) -> String {
+    let escaped = key.replace('~', "~0").replace('/', "~1");
+    format!("{base}/{escaped}")
+}
+
+/// Reads members of one JSON object, noting every violation.
+struct Members<'a> {
+    map: &'a Map<String, Value>,
+    base: String,
+}
+
+impl<'a> Members<'a> {
+    fn of(value: &'a Value, base: &str, errors: &mut Errors) -> Option<Self> {
+        match value {
+            Value::Object(map) => Some(Members {
+                map,
+                base: base.to_owned(),
+            }),
+            _ => {
+                errors.add(
+                    if base.is_empty() { "/" } else { base },
+                    "must be a JSON object",
+                );
+                None
+            }
+        }
+    }
+
+    fn at(&self, key: &str) -> String {
+        ptr(&self.base, key)
+    }
+
+    fn refuse_unknown(&self, allowed: &[&str], errors: &mut Errors) {
+        for key in self.map.keys() {
+            if !allowed.contains(&key.as_str()) {
+                errors.add(self.at(key), format!("unknown member `{key}`"));
+            }
+        }
+    }
+
+    /// The member, treating `null` as absent.
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.map.get(key).filter(|v| !v.is_null())
+    }
+
+    fn required(&self, key: &str, errors: &mut Errors) -> Option<&'a Value> {
+        let v = self.map.get(key);
+        match v {
+            None => errors.add(self.at(key), format!("`{key}` is required")),
+            Some(Value::Null) => errors.add(
+                self.at(key),
+                format!("`{key}` is required and may not be null"),
+            ),
+            Some(_) => {}
+        }
+        v.filter(|v| !v.is_null())
+    }
+
+    fn string(
+        &self,
+        key: &str,
+        v: &'a Value,
+        min: usize,
+        max: usize,
+        errors: &mut Errors,
+    ) -> Option<String> {
+        let Some(s) = v.as_str() else {
+            errors.add(self.at(key), "must be a string");
+            return None;
+        };
+        let len = s.chars().count();
+        if len < min || len > max {
+            errors.add(
+                self.at(key),
+                format!("must be {min} to {max} characters long (is {len})"),
+            );
+            return None;
+        }
+        Some(s.to_owned())
+    }
+
+    fn req_string(&self, key: &str, min: usize, max: usize, errors: &mut Errors) -> Option<String> {
+        self.required(key, errors)
+            .and_then(|v| self.string(key, v, min, max, errors))
+    }
+
+    fn opt_string(
+        &self,
+        key: &str,
+        min: usize,
+        max: usize,
+        errors: &mut Errors,
+    ) -> Option<Option<String>> {
+        match self.get(key) {
+            None => Some(None),
+            Some(v) => self.string(key, v, min, max, errors).map(Some),
+        }
+    }
+
+    fn email(&self, key: &str, v: Option<String>, errors: &mut Errors) -> Option<String> {
+        let v = v?;
+        if v.len() <= 254 && v.validate_email() {
+            Some(v)
+        } else {
+            errors.add(self.at(key), "must be an e-mail address");
+            None
+        }
+    }
+
+    fn req_bool(&self, key: &str, errors: &mut Errors) -> Option<bool> {
+        let v = self.required(key, errors)?;
+        v.as_bool().or_else(|| {
+            errors.add(self.at(key), "must be a boolean");
+            None
+        })
+    }
+
+    fn req_int(&self, key: &str, min: u64, max: u64, errors: &mut Errors) -> Option<u64> {
+        let v = self.required(key, errors)?;
+        match v.as_u64() {
+            Some(n) if (min..=max).contains(&n) => Some(n),
+            Some(_) => {
+                errors.add(self.at(key), format!("must be between {min} and {max}"));
+                None
+            }
+            None if v.as_i64().is_some() => {
+                errors.add(self.at(key), format!("must be between {min} and {max}"));
+                None
+            }
+            None => {
+                errors.add(self.at(key), "must be an integer");
+                None
+            }
+        }
+    }
+
+    fn expected_change(&self, errors: &mut Errors) -> Option<Option<ChangeClass>> {
+        match self.get("expectedChange") {
+            None => Some(None),
+            Some(v) => match v.as_str().and_then(ChangeClass::parse) {
+                Some(c) => Some(Some(c)),
+                None => {
+                    errors.add(
+                        self.at("expectedChange"),
+                        "must be one of `major`, `minor`, `none`",
+                    );
+                    None
+                }
+            },
+        }
+    }
+}
+
+const METADATA_MEMBERS: [&str; 12] = [
+    "description",
+    "domain",
+    "dataProductOwner",
+    "dataProductOwnerDisplayName",
+    "dataProductMaintainer",
+    "dataProductMaintainerDisplayName",
+    "email",
+    "status",
+    "retentionPeriod",
+    "dpiaRequired",
+    "dpiaLocation",
+    "tags",
+];
+
+fn valid_tag_key(k: &str) -> bool {
+    (1..=64).contains(&k.len())
+        && k.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
+        })
+}
+
+fn tags(m: &Members<'_>, errors: &mut Errors) -> Option<BTreeMap<String, String>> {
+    let Some(v) = m.get("tags") else {
+        return Some(BTreeMap::new());
+    };
+    let at = m.at("tags");
+    let Some(obj) = v.as_object() else {
+        errors.add(at, "must be an object of string values");
+        return None;
+    };
+    let before = errors.0.len();
+    if obj.len() > 50 {
+        errors.add(
+            &at,
+            format!("at most 50 tags are allowed (got {})", obj.len()),
+        );
+    }
+    let mut out = BTreeMap::new();
+    for (k, v) in obj {
+        if !valid_tag_key(k) {
+            errors.add(ptr(&at, k), "tag keys must match ^[a-z0-9_.-]{1,64}$");
+        }
+        match v.as_str() {
+            Some(s) if s.chars().count() <= 256 => {
+                out.insert(k.clone(), s.to_owned());
+            }
+            Some(_) => errors.add(ptr(&at, k), "tag values are at most 256 characters"),
+            None => errors.add(ptr(&at, k), "tag values must be strings"),
+        }
+    }
+    (errors.0.len() == before).then_some(out)
+}
+
+fn metadata(m: &Members<'_>, errors: &mut Errors) -> Option<ProductMetadata> {
+    let description = m.req_string("description", 1, 4096, errors);
+    let domain = m.req_string("domain", 1, 64, errors);
+    let owner = m.email(
+        "dataProductOwner",
+        m.req_string("dataProductOwner", 1, 254, errors),
+        errors,
+    );
+    let owner_name = m.req_string("dataProductOwnerDisplayName", 1, 256, errors);
+    let maintainer = match m.opt_string("dataProductMaintainer", 1, 254, errors) {
+        Some(Some(e)) => m.email("dataProductMaintainer", Some(e), errors).map(Some),
+        other => other,
+    };
+    let maintainer_name = m.opt_string("dataProductMaintainerDisplayName", 1, 256, errors);
+    let email = m.email("email", m.req_string("email", 1, 254, errors), errors);
+    let status = match m.get("status") {
+        None => Some(ProductStatus::Draft),
+        Some(v) => {
+            let parsed = v.as_str().and_then(ProductStatus::parse);
+            if parsed.is_none() {
+                errors.add(
+                    m.at("status"),
+                    "must be one of `draft`, `published`, `deprecated`, `retired`",
+                );
+            }
+            parsed
+        }
+    };
+    let retention = m.req_int("retentionPeriod", 0, 36500, errors);
+    let dpia_required = m.req_bool("dpiaRequired", errors);
+    let dpia_location = m.opt_string("dpiaLocation", 1, 2048, errors);
+    let tags = tags(m, errors);
+    Some(ProductMetadata {
+        description: description?,
+        domain: domain?,
+        data_product_owner: owner?,
+        data_product_owner_display_name: owner_name?,
+        data_product_maintainer: maintainer?,
+        data_product_maintainer_display_name: maintainer_name?,
+        email: email?,
+        status: status?,
+        retention_period: retention? as u32,
+        dpia_required: dpia_required?,
+        dpia_location: dpia_location?,
+        tags: tags?,
+    })
+}
+
+/// `POST /v1/data-products`.
+pub struct CreateProduct {
+    pub name: ProductName,
+    pub metadata: ProductMetadata,
+}
+
+impl FromJsonBody for CreateProduct {
+    type Doc = dto::DataProductCreate;
+
+    fn from_json(value: &Value, errors: &mut Errors) -> Option<Self> {
+        let m = Members::of(value, "", errors)?;
+        let mut allowed = METADATA_MEMBERS.to_vec();
+        allowed.push("name");
+        m.refuse_unknown(&allowed, errors);
+        let name = m.required("name", errors).and_then(|v| match v.as_str() {
+            None => {
+                errors.add("/name", "must be a string");
+                None
+            }
+            Some(s) => ProductName::parse(s)
+                .map_err(|e| errors.add("/name", e.to_string()))
+                .ok(),
+        });
+        let metadata = metadata(&m, errors);
+        Some(CreateProduct {
+            name: name?,
+            metadata: metadata?,
+        })
+    }
+}
+
+/// `PUT /v1/data-products/{name}`.
+pub struct UpdateProduct {
+    /// The `name` member, if sent; must equal the path's.
+    pub name: Option<String>,
+    pub metadata: ProductMetadata,
+    pub expected: Option<ChangeClass>,
+}
+
+impl FromJsonBody for UpdateProduct {
+    type Doc = dto::DataProductUpdate;
+
+    fn from_json(value: &Value, errors: &mut Errors) -> Option<Self> {
+        let m = Members::of(value, "", errors)?;
+        let mut allowed = METADATA_MEMBERS.to_vec();
+        allowed.extend(["name", "expectedChange"]);
+        m.refuse_unknown(&allowed, errors);
+        let name = match m.get("name") {
+            None => Some(None),
+            Some(Value::String(s)) => Some(Some(s.clone())),
+            Some(_) => {
+                errors.add("/name", "must be a string");
+                None
+            }
+        };
+        let expected = m.expected_change(errors);
+        let metadata = metadata(&m, errors);
+        Some(UpdateProduct {
+            name: name?,
+            metadata: metadata?,
+            expected: expected?,
+        })
+    }
+}
+
+/// `PUT /v1/data-products/{name}/schemas/{table}`: the table without its name (from the path).
+pub struct PutTable {
+    pub description: String,
+    pub columns: Vec<Column>,
+    pub expected: Option<ChangeClass>,
+}
+
+impl PutTable {
+    pub fn into_table(self, name: TableName) -> Table {
+        Table {
+            name,
+            description: self.description,
+            columns: self.columns,
+        }
+    }
+}
+
+/// The most columns one table may have.
+pub const MAX_COLUMNS: usize = 1000;
+
+fn column(value: &Value, at: &str, errors: &mut Errors) -> Option<Column> {
+    let m = Members::of(value, at, errors)?;
+    m.refuse_unknown(&["name", "type", "description", "nullable"], errors);
+    let name = m.required("name", errors).and_then(|v| match v.as_str() {
+        None => {
+            errors.add(m.at("name"), "must be a string");
+            None
+        }
+        Some(s) => ColumnName::parse(s)
+            .map_err(|e| errors.add(m.at("name"), e.to_string()))
+            .ok(),
+    });
+    let ty = m.required("type", errors).and_then(|v| match v.as_str() {
+        None => {
+            errors.add(m.at("type"), "must be a string");
+            None
+        }
+        Some(s) => ColumnType::parse(s)
+            .map_err(|e| errors.add(m.at("type"), format!("invalid type `{s}`: {e}")))
+            .ok(),
+    });
+    let description = m.req_string("description", 1, 1024, errors);
+    let nullable = match m.get("nullable") {
+        None => Some(true),
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => {
+            errors.add(m.at("nullable"), "must be a boolean");
+            None
+        }
+    };
+    Some(Column {
+        name: name?,
+        ty: ty?,
+        description: description?,
+        nullable: nullable?,
+    })
+}
+
+impl FromJsonBody for PutTable {
+    type Doc = dto::TableSchemaPut;
+
+    fn from_json(value: &Value, errors: &mut Errors) -> Option<Self> {
+        let m = Members::of(value, "", errors)?;
+        m.refuse_unknown(&["tableDescription", "columns", "expectedChange"], errors);
+        let description = m.req_string("tableDescription", 1, 4096, errors);
+        let expected = m.expected_change(errors);
+        let columns = m.required("columns", errors).and_then(|v| {
+            let Some(list) = v.as_array() else {
+                errors.add("/columns", "must be an array of columns");
+                return None;
+            };
+            if list.is_empty() || list.len() > MAX_COLUMNS {
+                errors.add(
+                    "/columns",
+                    format!(
+                        "a table has 1 to {MAX_COLUMNS} columns (got {})",
+                        list.len()
+                    ),
+                );
+                return None;
+            }
+            let before = errors.0.len();
+            let mut seen = HashSet::new();
+            let mut columns = Vec::with_capacity(list.len());
+            for (i, v) in list.iter().enumerate() {
+                let at = format!("/columns/{i}");
+                if let Some(c) = column(v, &at, errors) {
+                    if !seen.insert(c.name.as_str().to_owned()) {
+                        errors.add(
+                            format!("{at}/name"),
+                            format!("duplicate column name `{}`", c.name),
+                        );
+                    }
+                    columns.push(c);
+                }
+            }
+            (errors.0.len() == before).then_some(columns)
+        });
+        Some(PutTable {
+            description: description?,
+            columns: columns?,
+            expected: expected?,
+        })
+    }
+}

@@ -1,0 +1,111 @@
+//! The HTTP API: one module per resource, assembled into one OpenAPI service.
+//! Handlers are thin: they parse the request into domain types, call one `catalog`
+//! workflow, and map the result to a documented response.
+pub mod dto;
+pub mod input;
+pub mod ops;
+pub mod params;
+pub mod products;
+pub mod resolve;
+pub mod schemas;
+pub mod versions;
+
+use poem_openapi::{OpenApiService, Tags};
+
+/// Groups of operations in the docs.
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Register, list, read, update, delete and restore data products.
+    DataProducts,
+    /// The immutable history of a data product.
+    Versions,
+    /// Table schemas of the latest version; writes make new versions.
+    Schemas,
+    /// Resolve public IDs such as `dp:prisons:v1.2:incidents`.
+    Resolve,
+    /// Health probes.
+    Operations,
+}
+
+pub type Apis = (
+    products::ProductsApi,
+    versions::VersionsApi,
+    schemas::SchemasApi,
+    resolve::ResolveApi,
+    ops::OpsApi,
+);
+
+const DESCRIPTION: &str = "\
+daap is a metadata API for data products. Producers register data products, describe \
+their tables and evolve them through immutable versions `v<major>.<minor>`: the server \
+numbers each version from what changed, so a major bump is the only change that can \
+break consumers.\n\n\
+Every error is an RFC 9457 `application/problem+json` document whose `type` is a stable \
+relative URI (`/problems/not-found`, `/problems/validation`, ...).";
+
+/// The OpenAPI service for every operation.
+pub fn service() -> OpenApiService<Apis, ()> {
+    OpenApiService::new(
+        (
+            products::ProductsApi,
+            versions::VersionsApi,
+            schemas::SchemasApi,
+            resolve::ResolveApi,
+            ops::OpsApi,
+        ),
+        "daap",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(DESCRIPTION)
+}
+
+/// The generated document as YAML (what `openapi/openapi.yaml` holds).
+pub fn openapi_yaml() -> String {
+    service().spec_yaml()
+}
+
+/// The generated document as JSON.
+pub fn openapi_json() -> String {
+    service().spec()
+}
+
+/// Path templates and their methods, for `Allow` on 405 answers.
+pub struct RouteTable(Vec<(Vec<String>, Vec<&'static str>)>);
+
+impl RouteTable {
+    pub fn from_spec(spec_json: &str) -> RouteTable {
+        let doc: serde_json::Value = serde_json::from_str(spec_json).unwrap_or_default();
+        let mut routes = Vec::new();
+        if let Some(paths) = doc.get("paths").and_then(|p| p.as_object()) {
+            for (template, ops) in paths {
+                let segments = template.split('/').map(str::to_owned).collect();
+                let methods = ["GET", "PUT", "POST", "DELETE", "PATCH"]
+                    .into_iter()
+                    .filter(|m| ops.get(m.to_lowercase()).is_some())
+                    .collect();
+                routes.push((segments, methods));
+            }
+        }
+        RouteTable(routes)
+    }
+
+    /// The methods a concrete path supports.
+    pub fn allowed(&self, path: &str) -> Vec<&'static str> {
+        let parts: Vec<&str> = path.split('/').collect();
+        let mut allowed: Vec<&'static str> = self
+            .0
+            .iter()
+            .filter(|(segments, _)| {
+                segments.len() == parts.len()
+                    && segments
+                        .iter()
+                        .zip(&parts)
+                        .all(|(s, p)| s == p || (s.starts_with('{') && s.ends_with('}')))
+            })
+            .flat_map(|(_, methods)| methods.iter().copied())
+            .collect();
+        allowed.sort_unstable();
+        allowed.dedup();
+        allowed
+    }
+}

@@ -1,0 +1,223 @@
+//! `/v1/data-products/{name}/schemas`: the tables of the latest version, and writes
+//! that make a new version (PUT a whole table, DELETE a table).
+use poem::web::Data;
+use poem_openapi::{
+    ApiResponse, OpenApi,
+    param::{Header, Path, Query},
+    payload::Json,
+};
+
+use super::{
+    ApiTags,
+    dto::{self, DataProduct, ProductWriteResult, SchemaWriteResult, TableSchema, TableSchemaList},
+    input::{JsonBody, PutTable},
+    params,
+    products::{etag, write_result},
+};
+use crate::{
+    auth::Principal,
+    catalog::{self, WriteOptions},
+    domain::version::VersionSelector,
+    error::ApiError,
+    startup::AppState,
+};
+
+pub struct SchemasApi;
+
+#[derive(ApiResponse)]
+pub enum ListResponse {
+    /// The tables of the latest version.
+    #[oai(status = 200)]
+    Ok(Json<TableSchemaList>),
+}
+
+#[derive(ApiResponse)]
+pub enum GetResponse {
+    /// The table in the latest version.
+    #[oai(status = 200)]
+    Ok(
+        Json<TableSchema>,
+        /// The latest version.
+        #[oai(header = "ETag")]
+        String,
+    ),
+}
+
+#[derive(ApiResponse)]
+pub enum PutResponse {
+    /// The table is new: a minor version was made.
+    #[oai(status = 201)]
+    Created(
+        Json<SchemaWriteResult>,
+        /// URL of the table.
+        #[oai(header = "Location")]
+        String,
+        /// The new version.
+        #[oai(header = "ETag")]
+        String,
+    ),
+    /// The table was replaced (or nothing changed, or a dry run).
+    #[oai(status = 200)]
+    Ok(
+        Json<SchemaWriteResult>,
+        /// The resulting version.
+        #[oai(header = "ETag")]
+        String,
+    ),
+}
+
+#[derive(ApiResponse)]
+pub enum DeleteResponse {
+    /// The table is gone from the new major version (it stays in older versions).
+    #[oai(status = 200)]
+    Ok(
+        Json<ProductWriteResult>,
+        /// The new version.
+        #[oai(header = "ETag")]
+        String,
+    ),
+}
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Schemas")]
+impl SchemasApi {
+    /// List the tables of the latest version
+    #[oai(
+        path = "/data-products/:name/schemas",
+        method = "get",
+        operation_id = "listSchemas"
+    )]
+    async fn list_schemas(
+        &self,
+        state: Data<&AppState>,
+        /// The product name.
+        name: Path<String>,
+    ) -> Result<ListResponse, ApiError> {
+        let name = params::product_name(&name)?;
+        let tables = catalog::version_tables(&state.db, &name, VersionSelector::Latest).await?;
+        Ok(ListResponse::Ok(Json(TableSchemaList {
+            items: tables.iter().map(TableSchema::from).collect(),
+        })))
+    }
+
+    /// Read a table of the latest version
+    #[oai(
+        path = "/data-products/:name/schemas/:table",
+        method = "get",
+        operation_id = "getSchema"
+    )]
+    async fn get_schema(
+        &self,
+        state: Data<&AppState>,
+        /// The product name.
+        name: Path<String>,
+        /// The table name.
+        table: Path<String>,
+    ) -> Result<GetResponse, ApiError> {
+        let name = params::product_name(&name)?;
+        let table = params::table_name(&table)?;
+        let view =
+            catalog::version_table(&state.db, &name, VersionSelector::Latest, &table).await?;
+        Ok(GetResponse::Ok(
+            Json(TableSchema::from(&view)),
+            etag(view.version),
+        ))
+    }
+
+    /// Create or replace a table
+    ///
+    /// A full replacement of the table. The change is classified by the versioning rules:
+    /// a new table or a compatible change makes a minor version, a breaking change a major
+    /// one, an identical table none.
+    #[oai(
+        path = "/data-products/:name/schemas/:table",
+        method = "put",
+        operation_id = "putSchema"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn put_schema(
+        &self,
+        state: Data<&AppState>,
+        who: Principal,
+        /// The product name.
+        name: Path<String>,
+        /// The table name (must not look like a version, e.g. `v1`).
+        table: Path<String>,
+        /// Classify and answer without writing anything (always 200).
+        #[oai(name = "dryRun", default)]
+        dry_run: Query<bool>,
+        /// The version the client read; 412 if another came first.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+        body: JsonBody<PutTable>,
+    ) -> Result<PutResponse, ApiError> {
+        let name = params::product_name(&name)?;
+        let table = params::table_name(&table)?;
+        let expected = body.0.expected;
+        let opts = WriteOptions {
+            if_match: if_match.0,
+            expected,
+            dry_run: dry_run.0,
+        };
+        let (outcome, view, created) = catalog::put_table(
+            &state.db,
+            &who,
+            &name,
+            body.0.into_table(table.clone()),
+            &opts,
+        )
+        .await?;
+        let result = SchemaWriteResult {
+            data_product: DataProduct::from(&outcome.product),
+            schema: TableSchema::from(&view),
+            change_type: outcome.class.into(),
+            changes: dto::changes(&outcome.changes),
+        };
+        let tag = etag(outcome.product.version);
+        Ok(if created && !opts.dry_run {
+            PutResponse::Created(
+                Json(result),
+                format!("/v1/data-products/{name}/schemas/{table}"),
+                tag,
+            )
+        } else {
+            PutResponse::Ok(Json(result), tag)
+        })
+    }
+
+    /// Remove a table
+    ///
+    /// Always a major change: the table is gone from the new version only.
+    #[oai(
+        path = "/data-products/:name/schemas/:table",
+        method = "delete",
+        operation_id = "deleteSchema"
+    )]
+    async fn delete_schema(
+        &self,
+        state: Data<&AppState>,
+        who: Principal,
+        /// The product name.
+        name: Path<String>,
+        /// The table name.
+        table: Path<String>,
+        /// Classify and answer without writing anything.
+        #[oai(name = "dryRun", default)]
+        dry_run: Query<bool>,
+        /// The version the client read; 412 if another came first.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+    ) -> Result<DeleteResponse, ApiError> {
+        let name = params::product_name(&name)?;
+        let table = params::table_name(&table)?;
+        let opts = WriteOptions {
+            if_match: if_match.0,
+            expected: None,
+            dry_run: dry_run.0,
+        };
+        let outcome = catalog::delete_table(&state.db, &who, &name, &table, &opts).await?;
+        Ok(DeleteResponse::Ok(
+            Json(write_result(&outcome)),
+            etag(outcome.product.version),
+        ))
+    }
+}

@@ -1,0 +1,108 @@
+//! Settings, from flags or environment variables (every one has a default):
+//! - `DAAP_LISTEN` (`127.0.0.1:8080`): address to serve on.
+//! - `DAAP_DATA_DIR` (`./.daap`): where the embedded database lives.
+//! - `DATABASE_URL` (unset: SQLite file `daap.db` in the data directory): `postgres://...` in production.
+//! - `DAAP_MIGRATE_ON_START` (`true`): apply pending migrations at start-up.
+//! - `DAAP_DB_MAX_CONNECTIONS` (`20`): connection pool size.
+//! - `DAAP_MAX_BODY_BYTES` (`1048576`): larger request bodies get 413.
+//! - `DAAP_SHUTDOWN_GRACE` (`30s`): how long in-flight requests may finish after SIGTERM.
+//! - `LOG_FORMAT` (`pretty`): `pretty` or `json`; `RUST_LOG` (`info`) filters.
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, ValueEnum};
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Everything `daap serve` needs.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address to serve on.
+    #[arg(long, env = "DAAP_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Directory for the embedded database.
+    #[arg(long, env = "DAAP_DATA_DIR", default_value = "./.daap")]
+    pub data_dir: PathBuf,
+    /// Database URL (`postgres://...` or `sqlite://...`); default: SQLite in the data directory.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Apply pending migrations at start-up.
+    #[arg(long, env = "DAAP_MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set)]
+    pub migrate_on_start: bool,
+    /// Size of the database connection pool.
+    #[arg(long, env = "DAAP_DB_MAX_CONNECTIONS", default_value_t = 20)]
+    pub db_max_connections: u32,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "DAAP_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Grace period for in-flight requests at shutdown (`90s`, `15m`, `24h`; a bare number is seconds).
+    #[arg(long, env = "DAAP_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+}
+
+impl Settings {
+    /// Defaults for a server on a free loopback port with the given database; reads no environment.
+    pub fn local(database_url: Option<String>, data_dir: PathBuf) -> Settings {
+        Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir,
+            database_url,
+            migrate_on_start: true,
+            db_max_connections: 10,
+            max_body_bytes: 1024 * 1024,
+            shutdown_grace: Duration::from_secs(5),
+            log_format: LogFormat::Pretty,
+        }
+    }
+}
+
+/// Parses `90s`, `15m`, `24h`, `2d` or a bare number of seconds.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (digits, unit) = raw.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{raw}` is not a duration like 90s, 15m or 24h"))?;
+    let factor = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "`{raw}` has an unknown unit `{unit}`; use s, m, h or d"
+            ));
+        }
+    };
+    n.checked_mul(factor)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("`{raw}` is too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_accept_units_and_bare_seconds() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
+    }
+
+    #[test]
+    fn durations_refuse_garbage() {
+        for bad in ["", "h", "10x", "-5s", "1.5h", "99999999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad} was accepted");
+        }
+    }
+}

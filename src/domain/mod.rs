@@ -1,0 +1,17 @@
+//! The pure rules of daap: names, column types, versions, public IDs, the
+//! snapshot a version freezes and the diff that numbers versions.
+//! Nothing here does I/O or knows about HTTP or storage; it imports only std,
+//! serde and serde_json.
+
+/// Hive/Athena/Glue column types: parser, canonical form and widening.
+pub mod column_type;
+/// The versioning rules: diff two snapshots and classify the changes.
+pub mod diff;
+/// The snapshot of a data product that one version freezes.
+pub mod model;
+/// Product, table and column names that only `parse` can build.
+pub mod names;
+/// Public IDs (`dp:<name>[:v<M>[.<m>]][:<table>]`).
+pub mod public_id;
+/// Version numbers (`v1.2`) and version selectors (`v1`, `latest`).
+pub mod version;

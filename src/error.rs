@@ -1,0 +1,401 @@
+//! `ApiError` -> RFC 9457 `application/problem+json`: the one place where a failure
+//! becomes a status code. Framework errors (bad JSON, bad path or query, unknown
+//! routes, wrong methods, wrong media types) are mapped here too, so every error
+//! the service answers is a problem document, and a 5xx never shows internals.
+use poem::{
+    Response,
+    error::{MethodNotAllowedError, NotFoundError, ResponseError},
+    http::{HeaderValue, StatusCode, header},
+};
+use poem_openapi::{
+    ApiResponse, Object,
+    error::{ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError},
+    registry::{MetaMediaType, MetaResponse, MetaResponses, Registry},
+    types::Type,
+};
+
+use crate::api::dto::ChangeDto;
+use crate::domain::diff::Change;
+
+/// The media type of every error answer.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Every problem type the service answers with: its stable relative URI, title and status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemType {
+    MalformedRequest,
+    InvalidId,
+    NotFound,
+    MethodNotAllowed,
+    AlreadyExists,
+    UnexpectedChange,
+    Conflict,
+    PreconditionFailed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    Validation,
+    Unavailable,
+    Internal,
+}
+
+impl ProblemType {
+    /// Every type, in README order.
+    pub const ALL: [ProblemType; 13] = [
+        Self::MalformedRequest,
+        Self::InvalidId,
+        Self::NotFound,
+        Self::MethodNotAllowed,
+        Self::AlreadyExists,
+        Self::UnexpectedChange,
+        Self::Conflict,
+        Self::PreconditionFailed,
+        Self::PayloadTooLarge,
+        Self::UnsupportedMediaType,
+        Self::Validation,
+        Self::Unavailable,
+        Self::Internal,
+    ];
+
+    /// (type URI, title, status)
+    pub fn describe(self) -> (&'static str, &'static str, StatusCode) {
+        match self {
+            Self::MalformedRequest => (
+                "/problems/malformed-request",
+                "Malformed request",
+                StatusCode::BAD_REQUEST,
+            ),
+            Self::InvalidId => (
+                "/problems/invalid-id",
+                "Invalid public ID",
+                StatusCode::BAD_REQUEST,
+            ),
+            Self::NotFound => ("/problems/not-found", "Not found", StatusCode::NOT_FOUND),
+            Self::MethodNotAllowed => (
+                "/problems/method-not-allowed",
+                "Method not allowed",
+                StatusCode::METHOD_NOT_ALLOWED,
+            ),
+            Self::AlreadyExists => (
+                "/problems/already-exists",
+                "Already exists",
+                StatusCode::CONFLICT,
+            ),
+            Self::UnexpectedChange => (
+                "/problems/unexpected-change",
+                "Unexpected change",
+                StatusCode::CONFLICT,
+            ),
+            Self::Conflict => ("/problems/conflict", "Conflict", StatusCode::CONFLICT),
+            Self::PreconditionFailed => (
+                "/problems/precondition-failed",
+                "Precondition failed",
+                StatusCode::PRECONDITION_FAILED,
+            ),
+            Self::PayloadTooLarge => (
+                "/problems/payload-too-large",
+                "Payload too large",
+                StatusCode::PAYLOAD_TOO_LARGE,
+            ),
+            Self::UnsupportedMediaType => (
+                "/problems/unsupported-media-type",
+                "Unsupported media type",
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ),
+            Self::Validation => (
+                "/problems/validation",
+                "Validation failed",
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            Self::Unavailable => (
+                "/problems/unavailable",
+                "Service unavailable",
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            Self::Internal => (
+                "/problems/internal",
+                "Internal server error",
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+        }
+    }
+}
+
+/// One violated rule of a request body.
+#[derive(Debug, Clone, PartialEq, Object)]
+pub struct FieldError {
+    /// JSON pointer (RFC 6901) to the offending member, e.g. `/columns/0/type`.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct Problem {
+    /// Stable relative URI naming the problem type, e.g. `/problems/not-found`.
+    #[oai(rename = "type")]
+    pub problem_type: String,
+    /// Short summary of the problem type.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong with this request.
+    pub detail: Option<String>,
+    /// The path of the request that failed.
+    pub instance: Option<String>,
+    /// Every field violation (`/problems/validation`).
+    pub errors: Option<Vec<FieldError>>,
+    /// The classified changes (`/problems/unexpected-change`).
+    pub changes: Option<Vec<ChangeDto>>,
+}
+
+/// Everything an operation can fail with. `problem()` is the only mapping to a status.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: something in the path or query is malformed.
+    #[error("{0}")]
+    MalformedRequest(String),
+    /// 400: a public ID that does not parse.
+    #[error("{0}")]
+    InvalidId(String),
+    /// 404: no such resource.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409: the name is taken (also by a soft-deleted product).
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// 409: the server's classification differs from `expectedChange`.
+    #[error("{detail}")]
+    UnexpectedChange {
+        detail: String,
+        changes: Vec<Change>,
+    },
+    /// 409: the resource's state forbids the request.
+    #[error("{0}")]
+    Conflict(String),
+    /// 412: `If-Match` does not name the current version.
+    #[error("{0}")]
+    PreconditionFailed(String),
+    /// 422: the body breaks the schema; every violation listed.
+    #[error("the request body is invalid")]
+    Validation(Vec<FieldError>),
+    /// 503: the database cannot be reached.
+    #[error("the database is unavailable")]
+    Unavailable,
+    /// 500: a bug; logged with its cause, never shown to the client.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        use sea_orm::DbErr;
+        match err {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => ApiError::Unavailable,
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl ApiError {
+    pub fn not_found(what: impl std::fmt::Display) -> Self {
+        Self::NotFound(format!("{what} does not exist"))
+    }
+
+    fn problem(&self) -> Problem {
+        let (kind, detail) = match self {
+            Self::MalformedRequest(d) => (ProblemType::MalformedRequest, d.clone()),
+            Self::InvalidId(d) => (ProblemType::InvalidId, d.clone()),
+            Self::NotFound(d) => (ProblemType::NotFound, d.clone()),
+            Self::AlreadyExists(d) => (ProblemType::AlreadyExists, d.clone()),
+            Self::UnexpectedChange { detail, .. } => {
+                (ProblemType::UnexpectedChange, detail.clone())
+            }
+            Self::Conflict(d) => (ProblemType::Conflict, d.clone()),
+            Self::PreconditionFailed(d) => (ProblemType::PreconditionFailed, d.clone()),
+            Self::Validation(errors) => (
+                ProblemType::Validation,
+                format!("the request body has {} invalid member(s)", errors.len()),
+            ),
+            Self::Unavailable => (
+                ProblemType::Unavailable,
+                "the service cannot reach its database; try again later".to_owned(),
+            ),
+            Self::Internal(_) => (
+                ProblemType::Internal,
+                "an unexpected error occurred; it has been logged".to_owned(),
+            ),
+        };
+        let mut problem = Problem::of(kind, detail);
+        match self {
+            Self::Validation(errors) => problem.errors = Some(errors.clone()),
+            Self::UnexpectedChange { changes, .. } => {
+                problem.changes = Some(changes.iter().map(ChangeDto::from).collect())
+            }
+            _ => {}
+        }
+        problem
+    }
+}
+
+impl Problem {
+    pub fn of(kind: ProblemType, detail: impl Into<String>) -> Self {
+        let (uri, title, status) = kind.describe();
+        Problem {
+            problem_type: uri.to_owned(),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: Some(detail.into()),
+            instance: None,
+            errors: None,
+            changes: None,
+        }
+    }
+
+    pub fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = poem_openapi::types::ToJSON::to_json_string(&self);
+        Response::builder()
+            .status(status)
+            .header(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON))
+            .body(body)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status(&self) -> StatusCode {
+        self.problem().status_code()
+    }
+
+    fn as_response(&self) -> Response {
+        self.problem().into_response()
+    }
+}
+
+impl Problem {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+/// Turns any error that reached the edge into a problem answer for `path`.
+/// `allow` gives the methods a path supports, for 405 answers.
+pub fn problem_response(
+    err: poem::Error,
+    path: &str,
+    allow: impl Fn() -> Vec<&'static str>,
+) -> Response {
+    let mut extra_allow = None;
+    let mut problem = if let Some(api) = err.downcast_ref::<ApiError>() {
+        if let ApiError::Internal(cause) = api {
+            tracing::error!(error = %format!("{cause:#}"), path, "internal error");
+        }
+        api.problem()
+    } else if err.is::<NotFoundError>() {
+        Problem::of(ProblemType::NotFound, format!("no route matches {path}"))
+    } else if err.is::<MethodNotAllowedError>() {
+        extra_allow = Some(allow().join(", "));
+        Problem::of(
+            ProblemType::MethodNotAllowed,
+            format!("{path} does not support this method"),
+        )
+    } else if err.is::<ContentTypeError>() {
+        Problem::of(
+            ProblemType::UnsupportedMediaType,
+            format!("{err}; send the body as application/json"),
+        )
+    } else if err.is::<ParseParamError>()
+        || err.is::<ParsePathError>()
+        || err.is::<ParseRequestPayloadError>()
+    {
+        Problem::of(ProblemType::MalformedRequest, err.to_string())
+    } else {
+        match err.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => Problem::of(
+                ProblemType::PayloadTooLarge,
+                "the request body is over the size limit",
+            ),
+            StatusCode::NOT_FOUND => {
+                Problem::of(ProblemType::NotFound, format!("no route matches {path}"))
+            }
+            s if s.is_client_error() => Problem::of(ProblemType::MalformedRequest, err.to_string()),
+            _ => {
+                tracing::error!(error = %err, path, "unhandled error");
+                Problem::of(
+                    ProblemType::Internal,
+                    "an unexpected error occurred; it has been logged",
+                )
+            }
+        }
+    };
+    problem.instance = Some(path.to_owned());
+    let mut resp = problem.into_response();
+    if let Some(allow) = extra_allow.and_then(|a| HeaderValue::from_str(&a).ok()) {
+        resp.headers_mut().insert(header::ALLOW, allow);
+    }
+    resp
+}
+
+/// Documents the problem answers of an operation.
+impl ApiResponse for ApiError {
+    fn meta() -> MetaResponses {
+        let documented = [
+            (
+                400,
+                "Malformed path, query or body (`/problems/malformed-request`, `/problems/invalid-id`)",
+            ),
+            (404, "No such resource (`/problems/not-found`)"),
+            (
+                409,
+                "Name taken, unexpected change or state conflict (`/problems/already-exists`, `/problems/unexpected-change`, `/problems/conflict`)",
+            ),
+            (
+                412,
+                "`If-Match` does not match the current version (`/problems/precondition-failed`)",
+            ),
+            (
+                413,
+                "Body over the size limit (`/problems/payload-too-large`)",
+            ),
+            (
+                415,
+                "Body is not `application/json` (`/problems/unsupported-media-type`)",
+            ),
+            (
+                422,
+                "Body breaks the schema; `errors` lists every violation (`/problems/validation`)",
+            ),
+            (500, "A bug, logged with the request (`/problems/internal`)"),
+            (503, "The database is unreachable (`/problems/unavailable`)"),
+        ];
+        MetaResponses {
+            responses: documented
+                .into_iter()
+                .map(|(status, description)| MetaResponse {
+                    description,
+                    status: Some(status),
+                    status_range: None,
+                    content: vec![MetaMediaType {
+                        content_type: PROBLEM_JSON,
+                        schema: Problem::schema_ref(),
+                    }],
+                    headers: vec![],
+                })
+                .collect(),
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        Problem::register(registry);
+    }
+}

@@ -1,0 +1,18 @@
+/// The HTTP API: resources, DTOs and the OpenAPI document.
+pub mod api;
+/// Who is calling (the seam for token verification).
+pub mod auth;
+/// The workflows behind the API; each owns its transaction.
+pub mod catalog;
+/// Settings from flags and environment variables.
+pub mod config;
+/// Pure rules: names, column types, versions, public IDs, diffs.
+pub mod domain;
+/// `ApiError` and the problem+json mapping.
+pub mod error;
+/// Building and running the server.
+pub mod startup;
+/// Persistence: connection, migrations, queries.
+pub mod store;
+/// Log set-up.
+pub mod telemetry;

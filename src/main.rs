@@ -1,0 +1,95 @@
+//! The `daap` command: `serve` (default), `migrate up|down|status`, `openapi`.
+use clap::{Parser, Subcommand, ValueEnum};
+use daap::{config::Settings, startup::Application, store::Db, telemetry};
+use migration::{Migrator, MigratorTrait};
+
+#[derive(Parser)]
+#[command(name = "daap", version, about = "A metadata API for data products")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    settings: Settings,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply, roll back or list database migrations.
+    Migrate {
+        #[arg(value_enum)]
+        action: MigrateAction,
+    },
+    /// Print the OpenAPI document.
+    Openapi {
+        /// yaml or json
+        #[arg(long, value_enum, default_value_t = SpecFormat::Yaml)]
+        format: SpecFormat,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MigrateAction {
+    Up,
+    Down,
+    Status,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SpecFormat {
+    Yaml,
+    Json,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init(cli.settings.log_format);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(cli.settings).await,
+        Command::Migrate { action } => migrate(cli.settings, action).await,
+        Command::Openapi { format } => {
+            match format {
+                SpecFormat::Yaml => print!("{}", daap::api::openapi_yaml()),
+                SpecFormat::Json => println!("{}", daap::api::openapi_json()),
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let app = Application::build(settings).await?;
+    let addr = app.addr();
+    tracing::info!(%addr, "daap is listening");
+    eprintln!("daap is serving on http://{addr}  (docs: http://{addr}/docs)");
+    app.run_until_stopped().await
+}
+
+async fn migrate(settings: Settings, action: MigrateAction) -> anyhow::Result<()> {
+    let url = match &settings.database_url {
+        Some(url) => url.clone(),
+        None => {
+            std::fs::create_dir_all(&settings.data_dir)?;
+            Db::sqlite_url(&settings.data_dir)
+        }
+    };
+    let db = Db::connect(&url, 2).await?;
+    match action {
+        MigrateAction::Up => {
+            db.migrate_up().await?;
+            println!("all migrations applied");
+        }
+        MigrateAction::Down => {
+            Migrator::down(&db.conn, Some(1)).await?;
+            println!("rolled back the last migration");
+        }
+        MigrateAction::Status => {
+            for m in Migrator::get_migration_with_status(&db.conn).await? {
+                println!("{:?}\t{}", m.status(), m.name());
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! SeaORM entities, one module per table, mirroring `migration/` exactly.
+//! Behaviour lives in `store::*` and `catalog`; these are plain row shapes.
+
+/// A data product and a copy of its latest version's metadata, for lists and filters.
+pub mod data_products {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "data_products")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub name: String,
+        pub domain: String,
+        pub status: String,
+        pub owner_lc: String,
+        pub description_lc: String,
+        pub metadata: Json,
+        pub table_names: Json,
+        pub latest_version_id: i64,
+        pub version_major: i32,
+        pub version_minor: i32,
+        pub created_at: DateTimeUtc,
+        pub created_by: String,
+        pub updated_at: DateTimeUtc,
+        pub updated_by: String,
+        pub deleted_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// One tag of a product's latest version, so tag filters use an index.
+pub mod data_product_tags {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "data_product_tags")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub product_id: i64,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        pub value: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// An immutable version: the metadata snapshot and what changed from the one before.
+pub mod data_product_versions {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "data_product_versions")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub product_id: i64,
+        pub major: i32,
+        pub minor: i32,
+        pub change_type: String,
+        pub changes: Json,
+        pub metadata: Json,
+        pub table_names: Json,
+        pub created_at: DateTimeUtc,
+        pub created_by: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A table schema as it is in one version; columns are a JSON array.
+pub mod table_schemas {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "table_schemas")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub version_id: i64,
+        pub name: String,
+        pub description: String,
+        pub columns: Json,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -1,0 +1,99 @@
+//! Persistence: the connection, migrations, and queries that take `&impl ConnectionTrait`.
+//! Writers to one product are serialised (row lock on PostgreSQL, one writer at a time
+//! on SQLite), so versions are numbered without gaps or duplicates.
+pub mod entities;
+pub mod products;
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use tokio::sync::{Mutex, MutexGuard};
+
+/// The database and how writes are serialised on it.
+#[derive(Clone)]
+pub struct Db {
+    pub conn: DatabaseConnection,
+    /// SQLite allows one writer at a time; taking this before `BEGIN` avoids busy errors.
+    sqlite_writer: Option<Arc<Mutex<()>>>,
+}
+
+impl Db {
+    /// Connects to `url` (`postgres://...` or `sqlite://...`).
+    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Db> {
+        let mut opts = ConnectOptions::new(url.to_owned());
+        opts.max_connections(max_connections)
+            .min_connections(1)
+            .connect_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_secs(5))
+            .sqlx_logging(false)
+            .map_sqlx_sqlite_opts(|o| {
+                o.create_if_missing(true)
+                    .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true)
+            });
+        let conn = Database::connect(opts)
+            .await
+            .with_context(|| format!("cannot connect to the database at {}", redact(url)))?;
+        let sqlite_writer =
+            (conn.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        Ok(Db {
+            conn,
+            sqlite_writer,
+        })
+    }
+
+    /// The default embedded database under `data_dir`.
+    pub fn sqlite_url(data_dir: &Path) -> String {
+        format!("sqlite://{}?mode=rwc", data_dir.join("daap.db").display())
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.conn.get_database_backend()
+    }
+
+    /// Held for the length of a write transaction.
+    pub async fn writer(&self) -> Option<MutexGuard<'_, ()>> {
+        match &self.sqlite_writer {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        }
+    }
+
+    pub async fn migrate_up(&self) -> anyhow::Result<()> {
+        Migrator::up(&self.conn, None)
+            .await
+            .context("applying migrations")
+    }
+
+    /// True when the database answers and every migration is applied.
+    pub async fn is_ready(&self) -> bool {
+        match Migrator::get_pending_migrations(&self.conn).await {
+            Ok(pending) => pending.is_empty(),
+            Err(_) => false,
+        }
+    }
+
+    pub async fn ping(&self) -> bool {
+        self.conn.execute_unprepared("SELECT 1").await.is_ok()
+    }
+}
+
+/// The URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.find(':') {
+                Some(colon) => {
+                    format!("{}://{}:***{}", &url[..scheme], &creds[..colon], &url[at..])
+                }
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
