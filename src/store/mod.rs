@@ -71,7 +71,7 @@ impl Db {
 
     /// True when the database answers and every migration is applied.
     pub async fn is_ready(&self) -> bool {
-        match Migrator::get_pending_migrations(&self.conn).await {
+        match Migrator::get_pending_migrations_read_only(&self.conn).await {
             Ok(pending) => pending.is_empty(),
             Err(_) => false,
         }
