@@ -3,8 +3,9 @@
 //! immutable version only when something changed. Writers to one product are
 //! serialised, so version numbers never repeat and no change is lost.
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveValue::Set, IntoActiveModel, TransactionTrait};
+use sea_orm::{ActiveValue::Set, DatabaseTransaction, IntoActiveModel, TransactionTrait};
 use serde::{Deserialize, Serialize};
+use tokio::sync::OwnedMutexGuard;
 
 use crate::{
     auth::Principal,
@@ -17,6 +18,8 @@ use crate::{
         version::{Version, VersionSelector},
     },
     error::ApiError,
+    events::{self, EventType, NewEvent, Notifier},
+    idempotency::{self, ClaimedKey, StoredResponse},
     store::{
         Db,
         entities::{data_product_versions, data_products},
@@ -92,15 +95,81 @@ pub enum Resolved {
     Table(TableView),
 }
 
+/// A write done but not yet committed: the handler renders its answer, which is stored
+/// with the change (idempotency) when it commits.
+pub struct Pending<T> {
+    txn: DatabaseTransaction,
+    _writer: Option<OwnedMutexGuard<()>>,
+    feed: Notifier,
+    emitted: bool,
+    pub value: T,
+}
+
+impl<T> Pending<T> {
+    async fn begin(db: &Db, value: T) -> Result<Pending<T>, ApiError> {
+        let writer = db.writer().await;
+        let txn = db.conn.begin().await?;
+        Ok(Pending { txn, _writer: writer, feed: db.feed.clone(), emitted: false, value })
+    }
+
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Pending<U> {
+        Pending { txn: self.txn, _writer: self._writer, feed: self.feed, emitted: self.emitted, value: f(self.value) }
+    }
+
+    /// Appends an event to the feed in this transaction.
+    async fn emit(&mut self, event: NewEvent) -> Result<(), ApiError> {
+        events::append(&self.txn, event).await?;
+        self.emitted = true;
+        Ok(())
+    }
+
+    /// Commits the change together with the answer to replay for an idempotency key.
+    pub async fn commit(self, answer: Option<(ClaimedKey, StoredResponse)>) -> Result<T, ApiError> {
+        if let Some((key, response)) = &answer {
+            idempotency::complete(&self.txn, key, response).await?;
+        }
+        self.txn.commit().await?;
+        if self.emitted {
+            self.feed.notify();
+        }
+        Ok(self.value)
+    }
+}
+
+fn event(event_type: EventType, product: &str, who: &Principal) -> NewEvent {
+    NewEvent {
+        event_type,
+        data_product: product.to_owned(),
+        version: None,
+        table: None,
+        actor: who.sub.clone(),
+        data: serde_json::json!({}),
+    }
+}
+
+fn version_event(event_type: EventType, outcome: &WriteOutcome, who: &Principal, table: Option<&str>) -> NewEvent {
+    NewEvent {
+        version: Some(outcome.product.version.to_string()),
+        table: table.map(str::to_owned),
+        data: serde_json::json!({
+            "changeType": outcome.class.as_str(),
+            "changes": outcome.changes,
+        }),
+        ..event(event_type, &outcome.product.name, who)
+    }
+}
+
+/// True when a write made a version (not a dry run, not a no-op).
+fn wrote(outcome: &WriteOutcome, opts: &WriteOptions) -> bool {
+    outcome.class != ChangeClass::None && !opts.dry_run
+}
+
 fn internal(what: &str, err: impl std::fmt::Display) -> ApiError {
     ApiError::Internal(anyhow::anyhow!("{what}: {err}"))
 }
 
 fn version_of(major: i32, minor: i32) -> Version {
-    Version {
-        major: major as u32,
-        minor: minor as u32,
-    }
+    Version { major: major as u32, minor: minor as u32 }
 }
 
 fn parse_metadata(json: &serde_json::Value) -> Result<ProductMetadata, ApiError> {
@@ -197,10 +266,7 @@ pub fn snapshot_table(product: &str, version: Version, table: &Table) -> TableVi
 /// True when an `If-Match` / `If-None-Match` value names `version` (or is `*`).
 pub fn etag_matches(header: &str, version: Version) -> bool {
     let want = version.to_string();
-    header
-        .split(',')
-        .map(str::trim)
-        .any(|tag| tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == want)
+    header.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == want)
 }
 
 fn metadata_json(m: &ProductMetadata) -> Result<serde_json::Value, ApiError> {
@@ -208,13 +274,7 @@ fn metadata_json(m: &ProductMetadata) -> Result<serde_json::Value, ApiError> {
 }
 
 fn names_json(snapshot: &Snapshot) -> serde_json::Value {
-    serde_json::Value::from(
-        snapshot
-            .tables
-            .iter()
-            .map(|t| t.name.as_str().to_owned())
-            .collect::<Vec<_>>(),
-    )
+    serde_json::Value::from(snapshot.tables.iter().map(|t| t.name.as_str().to_owned()).collect::<Vec<_>>())
 }
 
 fn tag_rows(m: &ProductMetadata) -> Vec<(String, String)> {
@@ -227,17 +287,17 @@ pub async fn create_product(
     who: &Principal,
     name: &ProductName,
     metadata: ProductMetadata,
-) -> Result<ProductView, ApiError> {
-    let _writer = db.writer().await;
-    let txn = db.conn.begin().await?;
-    if q::find_product(&txn, name.as_str(), true).await?.is_some() {
+) -> Result<Pending<ProductView>, ApiError> {
+    let mut pending = Pending::begin(db, ()).await?;
+    let txn = &pending.txn;
+    if q::find_product(txn, name.as_str(), true).await?.is_some() {
         return Err(already_exists(name));
     }
     let now = Utc::now();
     let first = Version::FIRST;
     let metadata_value = metadata_json(&metadata)?;
     let row = q::insert_product(
-        &txn,
+        txn,
         data_products::ActiveModel {
             name: Set(name.as_str().to_owned()),
             domain: Set(metadata.domain.clone()),
@@ -260,7 +320,7 @@ pub async fn create_product(
     .await
     .map_err(|e| on_unique(e, || already_exists(name)))?;
     let version = q::insert_version(
-        &txn,
+        txn,
         data_product_versions::ActiveModel {
             product_id: Set(row.id),
             major: Set(first.major as i32),
@@ -275,12 +335,18 @@ pub async fn create_product(
         },
     )
     .await?;
-    q::replace_tags(&txn, row.id, tag_rows(&metadata)).await?;
+    q::replace_tags(txn, row.id, tag_rows(&metadata)).await?;
     let mut active = row.into_active_model();
     active.latest_version_id = Set(version.id);
-    let row = q::update_product(&txn, active).await?;
-    txn.commit().await?;
-    head_view(&row)
+    let row = q::update_product(txn, active).await?;
+    let view = head_view(&row)?;
+    pending
+        .emit(NewEvent {
+            version: Some(view.version.to_string()),
+            ..event(EventType::DataProductCreated, name.as_str(), who)
+        })
+        .await?;
+    Ok(pending.map(|()| view))
 }
 
 fn already_exists(name: &ProductName) -> ApiError {
@@ -308,19 +374,15 @@ async fn write<F>(
     name: &ProductName,
     opts: &WriteOptions,
     change: F,
-) -> Result<WriteOutcome, ApiError>
+) -> Result<Pending<WriteOutcome>, ApiError>
 where
     F: FnOnce(&Snapshot) -> Result<Snapshot, ApiError>,
 {
-    let _writer = db.writer().await;
-    let txn = db.conn.begin().await?;
-    let row = q::lock_product(&txn, name.as_str())
-        .await?
-        .ok_or_else(|| product_not_found(name.as_str()))?;
+    let pending = Pending::begin(db, ()).await?;
+    let txn = &pending.txn;
+    let row = q::lock_product(txn, name.as_str()).await?.ok_or_else(|| product_not_found(name.as_str()))?;
     if row.deleted_at.is_some() {
-        return Err(ApiError::Conflict(format!(
-            "data product `{name}` is deleted; restore it before changing it"
-        )));
+        return Err(ApiError::Conflict(format!("data product `{name}` is deleted; restore it before changing it")));
     }
     let current = version_of(row.version_major, row.version_minor);
     if let Some(if_match) = &opts.if_match
@@ -330,15 +392,12 @@ where
             "If-Match {if_match} does not match the current version \"{current}\""
         )));
     }
-    let tables = q::version_tables(&txn, row.latest_version_id)
+    let tables = q::version_tables(txn, row.latest_version_id)
         .await?
         .iter()
         .map(table_from_row)
         .collect::<Result<Vec<_>, _>>()?;
-    let old = Snapshot {
-        metadata: parse_metadata(&row.metadata)?,
-        tables,
-    };
+    let old = Snapshot { metadata: parse_metadata(&row.metadata)?, tables };
     let mut new = change(&old)?;
     new.tables.sort_by(|a, b| a.name.cmp(&b.name));
     let changes = diff(&old, &new);
@@ -356,44 +415,30 @@ where
         });
     }
     if class == ChangeClass::None {
-        return Ok(WriteOutcome {
-            product: head_view(&row)?,
-            class,
-            changes,
-            snapshot: old,
-        });
+        let outcome = WriteOutcome { product: head_view(&row)?, class, changes, snapshot: old };
+        return Ok(pending.map(|()| outcome));
     }
     let next = current.next(class);
     let now = Utc::now();
     let mut view = head_view(&row)?;
     view.version = next;
     view.metadata = new.metadata.clone();
-    view.tables = new
-        .tables
-        .iter()
-        .map(|t| t.name.as_str().to_owned())
-        .collect();
+    view.tables = new.tables.iter().map(|t| t.name.as_str().to_owned()).collect();
     view.updated_at = now;
     view.updated_by = who.sub.clone();
     if opts.dry_run {
-        return Ok(WriteOutcome {
-            product: view,
-            class,
-            changes,
-            snapshot: new,
-        });
+        let outcome = WriteOutcome { product: view, class, changes, snapshot: new };
+        return Ok(pending.map(|()| outcome));
     }
     let metadata_value = metadata_json(&new.metadata)?;
     let version = q::insert_version(
-        &txn,
+        txn,
         data_product_versions::ActiveModel {
             product_id: Set(row.id),
             major: Set(next.major as i32),
             minor: Set(next.minor as i32),
             change_type: Set(class.as_str().to_owned()),
-            changes: Set(
-                serde_json::to_value(&changes).map_err(|e| internal("changes to JSON", e))?
-            ),
+            changes: Set(serde_json::to_value(&changes).map_err(|e| internal("changes to JSON", e))?),
             metadata: Set(metadata_value.clone()),
             table_names: Set(names_json(&new)),
             created_at: Set(now),
@@ -403,7 +448,7 @@ where
     )
     .await?;
     q::insert_tables(
-        &txn,
+        txn,
         version.id,
         new.tables
             .iter()
@@ -418,7 +463,7 @@ where
     )
     .await?;
     if new.metadata.tags != old.metadata.tags {
-        q::replace_tags(&txn, row.id, tag_rows(&new.metadata)).await?;
+        q::replace_tags(txn, row.id, tag_rows(&new.metadata)).await?;
     }
     let mut active = row.into_active_model();
     active.domain = Set(new.metadata.domain.clone());
@@ -432,14 +477,9 @@ where
     active.version_minor = Set(next.minor as i32);
     active.updated_at = Set(now);
     active.updated_by = Set(who.sub.clone());
-    q::update_product(&txn, active).await?;
-    txn.commit().await?;
-    Ok(WriteOutcome {
-        product: view,
-        class,
-        changes,
-        snapshot: new,
-    })
+    q::update_product(txn, active).await?;
+    let outcome = WriteOutcome { product: view, class, changes, snapshot: new };
+    Ok(pending.map(|()| outcome))
 }
 
 /// Replaces the metadata of `name` (every field but the name).
@@ -449,14 +489,13 @@ pub async fn update_metadata(
     name: &ProductName,
     metadata: ProductMetadata,
     opts: &WriteOptions,
-) -> Result<WriteOutcome, ApiError> {
-    write(db, who, name, opts, |old| {
-        Ok(Snapshot {
-            metadata,
-            tables: old.tables.clone(),
-        })
-    })
-    .await
+) -> Result<Pending<WriteOutcome>, ApiError> {
+    let mut pending = write(db, who, name, opts, |old| Ok(Snapshot { metadata, tables: old.tables.clone() })).await?;
+    if wrote(&pending.value, opts) {
+        let e = version_event(EventType::DataProductUpdated, &pending.value, who, None);
+        pending.emit(e).await?;
+    }
+    Ok(pending)
 }
 
 /// Creates or replaces one table; the flag says whether the table is new.
@@ -466,10 +505,10 @@ pub async fn put_table(
     name: &ProductName,
     table: Table,
     opts: &WriteOptions,
-) -> Result<(WriteOutcome, TableView, bool), ApiError> {
+) -> Result<Pending<(WriteOutcome, TableView, bool)>, ApiError> {
     let table_name = table.name.clone();
     let mut created = false;
-    let outcome = write(db, who, name, opts, |old| {
+    let mut pending = write(db, who, name, opts, |old| {
         let mut new = old.clone();
         match new.tables.iter_mut().find(|t| t.name == table.name) {
             Some(existing) => *existing = table,
@@ -481,6 +520,12 @@ pub async fn put_table(
         Ok(new)
     })
     .await?;
+    if wrote(&pending.value, opts) {
+        let kind = if created { EventType::SchemaCreated } else { EventType::SchemaUpdated };
+        let e = version_event(kind, &pending.value, who, Some(table_name.as_str()));
+        pending.emit(e).await?;
+    }
+    let outcome = &pending.value;
     let written = outcome
         .snapshot
         .tables
@@ -488,7 +533,7 @@ pub async fn put_table(
         .find(|t| t.name == table_name)
         .ok_or_else(|| internal("put table", "the table is missing from the new snapshot"))?;
     let view = snapshot_table(name.as_str(), outcome.product.version, written);
-    Ok((outcome, view, created))
+    Ok(pending.map(|outcome| (outcome, view, created)))
 }
 
 /// Removes a table from the next (major) version.
@@ -498,27 +543,26 @@ pub async fn delete_table(
     name: &ProductName,
     table: &TableName,
     opts: &WriteOptions,
-) -> Result<WriteOutcome, ApiError> {
-    write(db, who, name, opts, |old| {
+) -> Result<Pending<WriteOutcome>, ApiError> {
+    let mut pending = write(db, who, name, opts, |old| {
         let mut new = old.clone();
         let before = new.tables.len();
         new.tables.retain(|t| &t.name != table);
         if new.tables.len() == before {
-            return Err(ApiError::not_found(format_args!(
-                "table `{table}` in the latest version of `{name}`"
-            )));
+            return Err(ApiError::not_found(format_args!("table `{table}` in the latest version of `{name}`")));
         }
         Ok(new)
     })
-    .await
+    .await?;
+    if wrote(&pending.value, opts) {
+        let e = version_event(EventType::SchemaDeleted, &pending.value, who, Some(table.as_str()));
+        pending.emit(e).await?;
+    }
+    Ok(pending)
 }
 
 /// The latest version of a product.
-pub async fn get_product(
-    db: &Db,
-    name: &ProductName,
-    include_deleted: bool,
-) -> Result<ProductView, ApiError> {
+pub async fn get_product(db: &Db, name: &ProductName, include_deleted: bool) -> Result<ProductView, ApiError> {
     let row = q::find_product(&db.conn, name.as_str(), include_deleted)
         .await?
         .ok_or_else(|| product_not_found(name.as_str()))?;
@@ -534,41 +578,25 @@ pub async fn list_products(
     let mut rows = q::list_products(&db.conn, filter, limit + 1).await?;
     let more = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
-    let next = if more {
-        rows.last().map(|r| r.name.clone())
-    } else {
-        None
-    };
+    let next = if more { rows.last().map(|r| r.name.clone()) } else { None };
     let views = rows.iter().map(head_view).collect::<Result<_, _>>()?;
     Ok((views, next))
 }
 
 async fn live_product(db: &Db, name: &str) -> Result<ProductRow, ApiError> {
-    q::find_product(&db.conn, name, false)
-        .await?
-        .ok_or_else(|| product_not_found(name))
+    q::find_product(&db.conn, name, false).await?.ok_or_else(|| product_not_found(name))
 }
 
-async fn select_version(
-    db: &Db,
-    product: &ProductRow,
-    selector: VersionSelector,
-) -> Result<VersionRow, ApiError> {
+async fn select_version(db: &Db, product: &ProductRow, selector: VersionSelector) -> Result<VersionRow, ApiError> {
     let found = match selector {
         VersionSelector::Latest => q::version_by_id(&db.conn, product.latest_version_id).await?,
-        VersionSelector::Major(major) => {
-            q::find_version(&db.conn, product.id, major as i32, None).await?
-        }
+        VersionSelector::Major(major) => q::find_version(&db.conn, product.id, major as i32, None).await?,
         VersionSelector::Exact(v) => {
             q::find_version(&db.conn, product.id, v.major as i32, Some(v.minor as i32)).await?
         }
     };
     found.ok_or_else(|| {
-        ApiError::not_found(format_args!(
-            "version `{}` of data product `{}`",
-            describe(selector),
-            product.name
-        ))
+        ApiError::not_found(format_args!("version `{}` of data product `{}`", describe(selector), product.name))
     })
 }
 
@@ -581,11 +609,7 @@ fn describe(selector: VersionSelector) -> String {
 }
 
 /// A product as of the version a selector names.
-pub async fn get_version(
-    db: &Db,
-    name: &ProductName,
-    selector: VersionSelector,
-) -> Result<ProductView, ApiError> {
+pub async fn get_version(db: &Db, name: &ProductName, selector: VersionSelector) -> Result<ProductView, ApiError> {
     let product = live_product(db, name.as_str()).await?;
     let version = select_version(db, &product, selector).await?;
     version_view(&product, &version)
@@ -610,18 +634,13 @@ pub async fn list_versions(
                 version: version_of(v.major, v.minor),
                 change_type: ChangeClass::parse(&v.change_type)
                     .ok_or_else(|| internal("stored change type", &v.change_type))?,
-                changes: serde_json::from_value(v.changes)
-                    .map_err(|e| internal("stored changes", e))?,
+                changes: serde_json::from_value(v.changes).map_err(|e| internal("stored changes", e))?,
                 created_at: v.created_at,
                 created_by: v.created_by,
             })
         })
         .collect::<Result<_, ApiError>>()?;
-    let next = if more {
-        items.last().map(|v| v.version)
-    } else {
-        None
-    };
+    let next = if more { items.last().map(|v| v.version) } else { None };
     Ok((items, next))
 }
 
@@ -634,11 +653,7 @@ pub async fn version_tables(
     let product = live_product(db, name.as_str()).await?;
     let version = select_version(db, &product, selector).await?;
     let at = version_of(version.major, version.minor);
-    q::version_tables(&db.conn, version.id)
-        .await?
-        .into_iter()
-        .map(|row| table_view(name.as_str(), at, row))
-        .collect()
+    q::version_tables(&db.conn, version.id).await?.into_iter().map(|row| table_view(name.as_str(), at, row)).collect()
 }
 
 /// One table of the version a selector names.
@@ -653,9 +668,7 @@ pub async fn version_table(
     let at = version_of(version.major, version.minor);
     let row = q::version_table(&db.conn, version.id, table.as_str())
         .await?
-        .ok_or_else(|| {
-            ApiError::not_found(format_args!("table `{table}` in version {at} of `{name}`"))
-        })?;
+        .ok_or_else(|| ApiError::not_found(format_args!("table `{table}` in version {at} of `{name}`")))?;
     table_view(name.as_str(), at, row)
 }
 
@@ -671,79 +684,58 @@ pub async fn compare(
     let to_row = select_version(db, &product, to).await?;
     let a = snapshot_of(db, &from_row).await?;
     let b = snapshot_of(db, &to_row).await?;
-    Ok((
-        version_of(from_row.major, from_row.minor),
-        version_of(to_row.major, to_row.minor),
-        diff(&a, &b),
-    ))
+    Ok((version_of(from_row.major, from_row.minor), version_of(to_row.major, to_row.minor), diff(&a, &b)))
 }
 
 async fn snapshot_of(db: &Db, version: &VersionRow) -> Result<Snapshot, ApiError> {
-    let tables = q::version_tables(&db.conn, version.id)
-        .await?
-        .iter()
-        .map(table_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Snapshot {
-        metadata: parse_metadata(&version.metadata)?,
-        tables,
-    })
+    let tables =
+        q::version_tables(&db.conn, version.id).await?.iter().map(table_from_row).collect::<Result<Vec<_>, _>>()?;
+    Ok(Snapshot { metadata: parse_metadata(&version.metadata)?, tables })
 }
 
 /// Soft-deletes a product: hidden from reads and lists, name kept.
-pub async fn delete_product(db: &Db, name: &ProductName) -> Result<(), ApiError> {
-    let _writer = db.writer().await;
-    let txn = db.conn.begin().await?;
-    let row = q::lock_product(&txn, name.as_str())
+pub async fn delete_product(db: &Db, who: &Principal, name: &ProductName) -> Result<Pending<()>, ApiError> {
+    let mut pending = Pending::begin(db, ()).await?;
+    let row = q::lock_product(&pending.txn, name.as_str())
         .await?
         .filter(|r| r.deleted_at.is_none())
         .ok_or_else(|| product_not_found(name.as_str()))?;
     let mut active = row.into_active_model();
     active.deleted_at = Set(Some(Utc::now()));
-    q::update_product(&txn, active).await?;
-    txn.commit().await?;
-    Ok(())
+    q::update_product(&pending.txn, active).await?;
+    pending.emit(event(EventType::DataProductDeleted, name.as_str(), who)).await?;
+    Ok(pending)
 }
 
 /// Undoes a soft delete without making a version.
-pub async fn restore_product(db: &Db, name: &ProductName) -> Result<ProductView, ApiError> {
-    let _writer = db.writer().await;
-    let txn = db.conn.begin().await?;
-    let row = q::lock_product(&txn, name.as_str())
-        .await?
-        .ok_or_else(|| product_not_found(name.as_str()))?;
+pub async fn restore_product(db: &Db, who: &Principal, name: &ProductName) -> Result<Pending<ProductView>, ApiError> {
+    let mut pending = Pending::begin(db, ()).await?;
+    let row = q::lock_product(&pending.txn, name.as_str()).await?.ok_or_else(|| product_not_found(name.as_str()))?;
     if row.deleted_at.is_none() {
-        return Err(ApiError::Conflict(format!(
-            "data product `{name}` is not deleted"
-        )));
+        return Err(ApiError::Conflict(format!("data product `{name}` is not deleted")));
     }
     let mut active = row.into_active_model();
     active.deleted_at = Set(None);
-    let row = q::update_product(&txn, active).await?;
-    txn.commit().await?;
-    head_view(&row)
+    let row = q::update_product(&pending.txn, active).await?;
+    let view = head_view(&row)?;
+    pending.emit(event(EventType::DataProductRestored, name.as_str(), who)).await?;
+    Ok(pending.map(|()| view))
 }
 
 /// Removes a product and all its versions for good, freeing the name.
-pub async fn purge_product(db: &Db, name: &ProductName) -> Result<(), ApiError> {
-    let _writer = db.writer().await;
-    let txn = db.conn.begin().await?;
-    let row = q::lock_product(&txn, name.as_str())
-        .await?
-        .ok_or_else(|| product_not_found(name.as_str()))?;
-    q::purge_product(&txn, row.id).await?;
-    txn.commit().await?;
-    Ok(())
+pub async fn purge_product(db: &Db, who: &Principal, name: &ProductName) -> Result<Pending<()>, ApiError> {
+    let mut pending = Pending::begin(db, ()).await?;
+    let row = q::lock_product(&pending.txn, name.as_str()).await?.ok_or_else(|| product_not_found(name.as_str()))?;
+    q::purge_product(&pending.txn, row.id).await?;
+    // The product's earlier events stay in the feed; this is their tombstone.
+    pending.emit(event(EventType::DataProductPurged, name.as_str(), who)).await?;
+    Ok(pending)
 }
 
 /// What a public ID names, as of the version it selects.
 pub async fn resolve(db: &Db, id: &PublicId) -> Result<Resolved, ApiError> {
     match &id.table {
-        None => Ok(Resolved::Product(
-            get_version(db, &id.product, id.selector).await?,
-        )),
-        Some(table) => Ok(Resolved::Table(
-            version_table(db, &id.product, id.selector, table).await?,
-        )),
+        None => Ok(Resolved::Product(get_version(db, &id.product, id.selector).await?)),
+        Some(table) => Ok(Resolved::Table(version_table(db, &id.product, id.selector, table).await?)),
     }
 }

@@ -5,6 +5,7 @@
 //! - `DAAP_MIGRATE_ON_START` (`true`): apply pending migrations at start-up.
 //! - `DAAP_DB_MAX_CONNECTIONS` (`20`): connection pool size.
 //! - `DAAP_MAX_BODY_BYTES` (`1048576`): larger request bodies get 413.
+//! - `DAAP_IDEMPOTENCY_TTL` (`24h`): how long an `Idempotency-Key` and its answer are kept.
 //! - `DAAP_SHUTDOWN_GRACE` (`30s`): how long in-flight requests may finish after SIGTERM.
 //! - `LOG_FORMAT` (`pretty`): `pretty` or `json`; `RUST_LOG` (`info`) filters.
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
@@ -39,6 +40,9 @@ pub struct Settings {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "DAAP_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// How long an `Idempotency-Key` and its stored answer are kept.
+    #[arg(long, env = "DAAP_IDEMPOTENCY_TTL", default_value = "24h", value_parser = parse_duration)]
+    pub idempotency_ttl: Duration,
     /// Grace period for in-flight requests at shutdown (`90s`, `15m`, `24h`; a bare number is seconds).
     #[arg(long, env = "DAAP_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
@@ -57,6 +61,7 @@ impl Settings {
             migrate_on_start: true,
             db_max_connections: 10,
             max_body_bytes: 1024 * 1024,
+            idempotency_ttl: Duration::from_secs(24 * 3600),
             shutdown_grace: Duration::from_secs(5),
             log_format: LogFormat::Pretty,
         }
@@ -68,23 +73,17 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
     let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
     let (digits, unit) = raw.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("`{raw}` is not a duration like 90s, 15m or 24h"))?;
+    let n: u64 = digits.parse().map_err(|_| format!("`{raw}` is not a duration like 90s, 15m or 24h"))?;
     let factor = match unit {
         "" | "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
         _ => {
-            return Err(format!(
-                "`{raw}` has an unknown unit `{unit}`; use s, m, h or d"
-            ));
+            return Err(format!("`{raw}` has an unknown unit `{unit}`; use s, m, h or d"));
         }
     };
-    n.checked_mul(factor)
-        .map(Duration::from_secs)
-        .ok_or_else(|| format!("`{raw}` is too long"))
+    n.checked_mul(factor).map(Duration::from_secs).ok_or_else(|| format!("`{raw}` is too long"))
 }
 
 #[cfg(test)]

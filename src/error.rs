@@ -25,33 +25,39 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 pub enum ProblemType {
     MalformedRequest,
     InvalidId,
+    InvalidIdempotencyKey,
     NotFound,
     MethodNotAllowed,
     AlreadyExists,
     UnexpectedChange,
     Conflict,
+    IdempotencyRequestInProgress,
     PreconditionFailed,
     PayloadTooLarge,
     UnsupportedMediaType,
     Validation,
+    IdempotencyKeyReused,
     Unavailable,
     Internal,
 }
 
 impl ProblemType {
     /// Every type, in README order.
-    pub const ALL: [ProblemType; 13] = [
+    pub const ALL: [ProblemType; 16] = [
         Self::MalformedRequest,
         Self::InvalidId,
+        Self::InvalidIdempotencyKey,
         Self::NotFound,
         Self::MethodNotAllowed,
         Self::AlreadyExists,
         Self::UnexpectedChange,
         Self::Conflict,
+        Self::IdempotencyRequestInProgress,
         Self::PreconditionFailed,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
         Self::Validation,
+        Self::IdempotencyKeyReused,
         Self::Unavailable,
         Self::Internal,
     ];
@@ -59,63 +65,36 @@ impl ProblemType {
     /// (type URI, title, status)
     pub fn describe(self) -> (&'static str, &'static str, StatusCode) {
         match self {
-            Self::MalformedRequest => (
-                "/problems/malformed-request",
-                "Malformed request",
-                StatusCode::BAD_REQUEST,
-            ),
-            Self::InvalidId => (
-                "/problems/invalid-id",
-                "Invalid public ID",
-                StatusCode::BAD_REQUEST,
-            ),
+            Self::MalformedRequest => ("/problems/malformed-request", "Malformed request", StatusCode::BAD_REQUEST),
+            Self::InvalidId => ("/problems/invalid-id", "Invalid public ID", StatusCode::BAD_REQUEST),
+            Self::InvalidIdempotencyKey => {
+                ("/problems/invalid-idempotency-key", "Invalid idempotency key", StatusCode::BAD_REQUEST)
+            }
+            Self::IdempotencyRequestInProgress => {
+                ("/problems/idempotency-request-in-progress", "Request in progress", StatusCode::CONFLICT)
+            }
+            Self::IdempotencyKeyReused => {
+                ("/problems/idempotency-key-reused", "Idempotency key reused", StatusCode::UNPROCESSABLE_ENTITY)
+            }
             Self::NotFound => ("/problems/not-found", "Not found", StatusCode::NOT_FOUND),
-            Self::MethodNotAllowed => (
-                "/problems/method-not-allowed",
-                "Method not allowed",
-                StatusCode::METHOD_NOT_ALLOWED,
-            ),
-            Self::AlreadyExists => (
-                "/problems/already-exists",
-                "Already exists",
-                StatusCode::CONFLICT,
-            ),
-            Self::UnexpectedChange => (
-                "/problems/unexpected-change",
-                "Unexpected change",
-                StatusCode::CONFLICT,
-            ),
+            Self::MethodNotAllowed => {
+                ("/problems/method-not-allowed", "Method not allowed", StatusCode::METHOD_NOT_ALLOWED)
+            }
+            Self::AlreadyExists => ("/problems/already-exists", "Already exists", StatusCode::CONFLICT),
+            Self::UnexpectedChange => ("/problems/unexpected-change", "Unexpected change", StatusCode::CONFLICT),
             Self::Conflict => ("/problems/conflict", "Conflict", StatusCode::CONFLICT),
-            Self::PreconditionFailed => (
-                "/problems/precondition-failed",
-                "Precondition failed",
-                StatusCode::PRECONDITION_FAILED,
-            ),
-            Self::PayloadTooLarge => (
-                "/problems/payload-too-large",
-                "Payload too large",
-                StatusCode::PAYLOAD_TOO_LARGE,
-            ),
-            Self::UnsupportedMediaType => (
-                "/problems/unsupported-media-type",
-                "Unsupported media type",
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ),
-            Self::Validation => (
-                "/problems/validation",
-                "Validation failed",
-                StatusCode::UNPROCESSABLE_ENTITY,
-            ),
-            Self::Unavailable => (
-                "/problems/unavailable",
-                "Service unavailable",
-                StatusCode::SERVICE_UNAVAILABLE,
-            ),
-            Self::Internal => (
-                "/problems/internal",
-                "Internal server error",
-                StatusCode::INTERNAL_SERVER_ERROR,
-            ),
+            Self::PreconditionFailed => {
+                ("/problems/precondition-failed", "Precondition failed", StatusCode::PRECONDITION_FAILED)
+            }
+            Self::PayloadTooLarge => {
+                ("/problems/payload-too-large", "Payload too large", StatusCode::PAYLOAD_TOO_LARGE)
+            }
+            Self::UnsupportedMediaType => {
+                ("/problems/unsupported-media-type", "Unsupported media type", StatusCode::UNSUPPORTED_MEDIA_TYPE)
+            }
+            Self::Validation => ("/problems/validation", "Validation failed", StatusCode::UNPROCESSABLE_ENTITY),
+            Self::Unavailable => ("/problems/unavailable", "Service unavailable", StatusCode::SERVICE_UNAVAILABLE),
+            Self::Internal => ("/problems/internal", "Internal server error", StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
 }
@@ -131,10 +110,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
+        Self { field: field.into(), message: message.into() }
     }
 }
 
@@ -176,10 +152,7 @@ pub enum ApiError {
     AlreadyExists(String),
     /// 409: the server's classification differs from `expectedChange`.
     #[error("{detail}")]
-    UnexpectedChange {
-        detail: String,
-        changes: Vec<Change>,
-    },
+    UnexpectedChange { detail: String, changes: Vec<Change> },
     /// 409: the resource's state forbids the request.
     #[error("{0}")]
     Conflict(String),
@@ -218,23 +191,16 @@ impl ApiError {
             Self::InvalidId(d) => (ProblemType::InvalidId, d.clone()),
             Self::NotFound(d) => (ProblemType::NotFound, d.clone()),
             Self::AlreadyExists(d) => (ProblemType::AlreadyExists, d.clone()),
-            Self::UnexpectedChange { detail, .. } => {
-                (ProblemType::UnexpectedChange, detail.clone())
-            }
+            Self::UnexpectedChange { detail, .. } => (ProblemType::UnexpectedChange, detail.clone()),
             Self::Conflict(d) => (ProblemType::Conflict, d.clone()),
             Self::PreconditionFailed(d) => (ProblemType::PreconditionFailed, d.clone()),
-            Self::Validation(errors) => (
-                ProblemType::Validation,
-                format!("the request body has {} invalid member(s)", errors.len()),
-            ),
-            Self::Unavailable => (
-                ProblemType::Unavailable,
-                "the service cannot reach its database; try again later".to_owned(),
-            ),
-            Self::Internal(_) => (
-                ProblemType::Internal,
-                "an unexpected error occurred; it has been logged".to_owned(),
-            ),
+            Self::Validation(errors) => {
+                (ProblemType::Validation, format!("the request body has {} invalid member(s)", errors.len()))
+            }
+            Self::Unavailable => {
+                (ProblemType::Unavailable, "the service cannot reach its database; try again later".to_owned())
+            }
+            Self::Internal(_) => (ProblemType::Internal, "an unexpected error occurred; it has been logged".to_owned()),
         };
         let mut problem = Problem::of(kind, detail);
         match self {
@@ -290,11 +256,7 @@ impl Problem {
 
 /// Turns any error that reached the edge into a problem answer for `path`.
 /// `allow` gives the methods a path supports, for 405 answers.
-pub fn problem_response(
-    err: poem::Error,
-    path: &str,
-    allow: impl Fn() -> Vec<&'static str>,
-) -> Response {
+pub fn problem_response(err: poem::Error, path: &str, allow: impl Fn() -> Vec<&'static str>) -> Response {
     let mut extra_allow = None;
     let mut problem = if let Some(api) = err.downcast_ref::<ApiError>() {
         if let ApiError::Internal(cause) = api {
@@ -305,36 +267,21 @@ pub fn problem_response(
         Problem::of(ProblemType::NotFound, format!("no route matches {path}"))
     } else if err.is::<MethodNotAllowedError>() {
         extra_allow = Some(allow().join(", "));
-        Problem::of(
-            ProblemType::MethodNotAllowed,
-            format!("{path} does not support this method"),
-        )
+        Problem::of(ProblemType::MethodNotAllowed, format!("{path} does not support this method"))
     } else if err.is::<ContentTypeError>() {
-        Problem::of(
-            ProblemType::UnsupportedMediaType,
-            format!("{err}; send the body as application/json"),
-        )
-    } else if err.is::<ParseParamError>()
-        || err.is::<ParsePathError>()
-        || err.is::<ParseRequestPayloadError>()
-    {
+        Problem::of(ProblemType::UnsupportedMediaType, format!("{err}; send the body as application/json"))
+    } else if err.is::<ParseParamError>() || err.is::<ParsePathError>() || err.is::<ParseRequestPayloadError>() {
         Problem::of(ProblemType::MalformedRequest, err.to_string())
     } else {
         match err.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => Problem::of(
-                ProblemType::PayloadTooLarge,
-                "the request body is over the size limit",
-            ),
-            StatusCode::NOT_FOUND => {
-                Problem::of(ProblemType::NotFound, format!("no route matches {path}"))
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                Problem::of(ProblemType::PayloadTooLarge, "the request body is over the size limit")
             }
+            StatusCode::NOT_FOUND => Problem::of(ProblemType::NotFound, format!("no route matches {path}")),
             s if s.is_client_error() => Problem::of(ProblemType::MalformedRequest, err.to_string()),
             _ => {
                 tracing::error!(error = %err, path, "unhandled error");
-                Problem::of(
-                    ProblemType::Internal,
-                    "an unexpected error occurred; it has been logged",
-                )
+                Problem::of(ProblemType::Internal, "an unexpected error occurred; it has been logged")
             }
         }
     };
@@ -350,31 +297,16 @@ pub fn problem_response(
 impl ApiResponse for ApiError {
     fn meta() -> MetaResponses {
         let documented = [
-            (
-                400,
-                "Malformed path, query or body (`/problems/malformed-request`, `/problems/invalid-id`)",
-            ),
+            (400, "Malformed path, query or body (`/problems/malformed-request`, `/problems/invalid-id`)"),
             (404, "No such resource (`/problems/not-found`)"),
             (
                 409,
                 "Name taken, unexpected change or state conflict (`/problems/already-exists`, `/problems/unexpected-change`, `/problems/conflict`)",
             ),
-            (
-                412,
-                "`If-Match` does not match the current version (`/problems/precondition-failed`)",
-            ),
-            (
-                413,
-                "Body over the size limit (`/problems/payload-too-large`)",
-            ),
-            (
-                415,
-                "Body is not `application/json` (`/problems/unsupported-media-type`)",
-            ),
-            (
-                422,
-                "Body breaks the schema; `errors` lists every violation (`/problems/validation`)",
-            ),
+            (412, "`If-Match` does not match the current version (`/problems/precondition-failed`)"),
+            (413, "Body over the size limit (`/problems/payload-too-large`)"),
+            (415, "Body is not `application/json` (`/problems/unsupported-media-type`)"),
+            (422, "Body breaks the schema; `errors` lists every violation (`/problems/validation`)"),
             (500, "A bug, logged with the request (`/problems/internal`)"),
             (503, "The database is unreachable (`/problems/unavailable`)"),
         ];
@@ -385,10 +317,7 @@ impl ApiResponse for ApiError {
                     description,
                     status: Some(status),
                     status_range: None,
-                    content: vec![MetaMediaType {
-                        content_type: PROBLEM_JSON,
-                        schema: Problem::schema_ref(),
-                    }],
+                    content: vec![MetaMediaType { content_type: PROBLEM_JSON, schema: Problem::schema_ref() }],
                     headers: vec![],
                 })
                 .collect(),

@@ -10,6 +10,10 @@ pub mod config;
 pub mod domain;
 /// `ApiError` and the problem+json mapping.
 pub mod error;
+/// The change feed: ordered events and the notifier that wakes waiting readers.
+pub mod events;
+/// Idempotency keys: claim, replay and store with the change.
+pub mod idempotency;
 /// Building and running the server.
 pub mod startup;
 /// Persistence: connection, migrations, queries.

@@ -6,14 +6,16 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
 use poem::{
-    Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server,
+    Endpoint, EndpointExt, FromRequest, IntoResponse, Request, Response, Route, Server,
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
 };
 
 use crate::{
     api::{self, RouteTable},
+    auth::Principal,
     config::Settings,
     error::problem_response,
+    idempotency,
     store::Db,
 };
 
@@ -35,12 +37,8 @@ impl Application {
         let url = match &settings.database_url {
             Some(url) => url.clone(),
             None => {
-                std::fs::create_dir_all(&settings.data_dir).with_context(|| {
-                    format!(
-                        "creating the data directory {}",
-                        settings.data_dir.display()
-                    )
-                })?;
+                std::fs::create_dir_all(&settings.data_dir)
+                    .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
                 Db::sqlite_url(&settings.data_dir)
             }
         };
@@ -57,12 +55,7 @@ impl Application {
             .first()
             .and_then(|a| a.as_socket_addr().copied())
             .context("the listener has no address")?;
-        Ok(Application {
-            acceptor,
-            addr,
-            state: AppState { db },
-            settings,
-        })
+        Ok(Application { acceptor, addr, state: AppState { db }, settings })
     }
 
     pub fn port(&self) -> u16 {
@@ -83,10 +76,8 @@ impl Application {
     }
 
     /// Serves until `signal` completes, then drains in-flight requests.
-    pub async fn run_until(
-        self,
-        signal: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
+    pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        idempotency::spawn_purger(self.state.db.clone(), purge_interval(self.settings.idempotency_ttl));
         let app = routes(self.state, &self.settings);
         Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, signal, Some(self.settings.shutdown_grace))
@@ -97,48 +88,61 @@ impl Application {
 
 /// Every route, wrapped so that every error is a problem document.
 pub fn routes(state: AppState, settings: &Settings) -> impl Endpoint<Output = Response> + 'static {
-    let service = api::service().server("/");
+    let service = api::service();
     let route_table = Arc::new(RouteTable::from_spec(&service.spec()));
     let spec_json = service.spec();
     let spec_yaml = service.spec_yaml();
     let docs = service.swagger_ui();
     let max_body = settings.max_body_bytes;
+    let idempotency_ttl = settings.idempotency_ttl;
+    let db = state.db.clone();
     Route::new()
         .nest("/", service)
         .at(
             "/openapi.json",
             poem::endpoint::make_sync(move |_| {
-                Response::builder()
-                    .content_type("application/json")
-                    .body(spec_json.clone())
+                Response::builder().content_type("application/json").body(spec_json.clone())
             }),
         )
         .at(
             "/openapi.yaml",
             poem::endpoint::make_sync(move |_| {
-                Response::builder()
-                    .content_type("application/yaml")
-                    .body(spec_yaml.clone())
+                Response::builder().content_type("application/yaml").body(spec_yaml.clone())
             }),
         )
         .nest("/docs", docs)
         .data(state)
-        .around(move |ep, mut req: Request| {
+        .around(move |ep, req: Request| {
             let route_table = route_table.clone();
             async move {
                 let path = req.uri().path().to_owned();
-                // Read the (small, JSON) body once with a cap, whether or not it has a length.
-                let body = req.take_body();
-                match body.into_bytes_limit(max_body).await {
-                    Ok(bytes) => req.set_body(bytes),
-                    Err(err) => return Ok(problem_response(err.into(), &path, Vec::new)),
-                }
                 match ep.call(req).await {
                     Ok(resp) => Ok(resp.into_response()),
                     Err(err) => Ok(problem_response(err, &path, || route_table.allowed(&path))),
                 }
             }
         })
+        .around(move |ep, mut req: Request| {
+            let db = db.clone();
+            async move {
+                // Read the (small, JSON) body once with a cap, whether or not it has a length.
+                let bytes = match req.take_body().into_bytes_limit(max_body).await {
+                    Ok(bytes) => bytes,
+                    Err(err) => return Ok(problem_response(err.into(), req.uri().path(), Vec::new)),
+                };
+                req.set_body(bytes.clone());
+                if idempotency::applies(&req) {
+                    let who = Principal::from_request_without_body(&req).await?;
+                    return Ok(idempotency::handle(&*ep, req, &bytes, &db, &who.sub, idempotency_ttl).await);
+                }
+                ep.call(req).await.map(IntoResponse::into_response)
+            }
+        })
+}
+
+/// Expired keys are deleted about ten times per lifetime, at most once a minute.
+fn purge_interval(ttl: std::time::Duration) -> std::time::Duration {
+    (ttl / 10).clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(60))
 }
 
 async fn shutdown_signal() {

@@ -103,12 +103,7 @@ impl MigrationTrait for Migration {
         ] {
             manager
                 .create_index(
-                    Index::create()
-                        .name(name)
-                        .table(DataProducts::Table)
-                        .col(col)
-                        .col(DataProducts::Name)
-                        .to_owned(),
+                    Index::create().name(name).table(DataProducts::Table).col(col).col(DataProducts::Name).to_owned(),
                 )
                 .await?;
         }
@@ -120,11 +115,7 @@ impl MigrationTrait for Migration {
                     .col(big_integer(DataProductTags::ProductId))
                     .col(string_len(DataProductTags::Key, 64))
                     .col(string_len(DataProductTags::Value, 256))
-                    .primary_key(
-                        Index::create()
-                            .col(DataProductTags::ProductId)
-                            .col(DataProductTags::Key),
-                    )
+                    .primary_key(Index::create().col(DataProductTags::ProductId).col(DataProductTags::Key))
                     .foreign_key(
                         ForeignKey::create()
                             .from(DataProductTags::Table, DataProductTags::ProductId)
@@ -213,17 +204,9 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(TableSchemas::Table).to_owned())
-            .await?;
-        manager
-            .drop_table(Table::drop().table(DataProductVersions::Table).to_owned())
-            .await?;
-        manager
-            .drop_table(Table::drop().table(DataProductTags::Table).to_owned())
-            .await?;
-        manager
-            .drop_table(Table::drop().table(DataProducts::Table).to_owned())
-            .await
+        manager.drop_table(Table::drop().table(TableSchemas::Table).to_owned()).await?;
+        manager.drop_table(Table::drop().table(DataProductVersions::Table).to_owned()).await?;
+        manager.drop_table(Table::drop().table(DataProductTags::Table).to_owned()).await?;
+        manager.drop_table(Table::drop().table(DataProducts::Table).to_owned()).await
     }
 }

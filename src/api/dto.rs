@@ -106,11 +106,7 @@ impl From<ChangeKind> for ChangeKindDto {
 
 /// One classified change between two versions.
 #[derive(Debug, Clone, Object)]
-#[oai(
-    rename = "Change",
-    rename_all = "camelCase",
-    skip_serializing_if_is_none
-)]
+#[oai(rename = "Change", rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct ChangeDto {
     /// What changed.
     pub kind: ChangeKindDto,
@@ -241,10 +237,7 @@ impl From<&ProductView> for DataProduct {
             schemas: p
                 .tables
                 .iter()
-                .map(|t| SchemaRef {
-                    name: t.clone(),
-                    id: table_id(&p.name, p.version, t),
-                })
+                .map(|t| SchemaRef { name: t.clone(), id: table_id(&p.name, p.version, t) })
                 .collect(),
             created_at: timestamp(p.created_at),
             created_by: p.created_by.clone(),
@@ -279,12 +272,7 @@ fn default_true() -> bool {
 
 impl From<&ColumnRecord> for ColumnDef {
     fn from(c: &ColumnRecord) -> Self {
-        ColumnDef {
-            name: c.name.clone(),
-            ty: c.ty.clone(),
-            description: c.description.clone(),
-            nullable: c.nullable,
-        }
+        ColumnDef { name: c.name.clone(), ty: c.ty.clone(), description: c.description.clone(), nullable: c.nullable }
     }
 }
 

@@ -97,15 +97,9 @@ struct Members<'a> {
 impl<'a> Members<'a> {
     fn of(value: &'a Value, base: &str, errors: &mut Errors) -> Option<Self> {
         match value {
-            Value::Object(map) => Some(Members {
-                map,
-                base: base.to_owned(),
-            }),
+            Value::Object(map) => Some(Members { map, base: base.to_owned() }),
             _ => {
-                errors.add(
-                    if base.is_empty() { "/" } else { base },
-                    "must be a JSON object",
-                );
+                errors.add(if base.is_empty() { "/" } else { base }, "must be a JSON object");
                 None
             }
         }
@@ -132,50 +126,30 @@ impl<'a> Members<'a> {
         let v = self.map.get(key);
         match v {
             None => errors.add(self.at(key), format!("`{key}` is required")),
-            Some(Value::Null) => errors.add(
-                self.at(key),
-                format!("`{key}` is required and may not be null"),
-            ),
+            Some(Value::Null) => errors.add(self.at(key), format!("`{key}` is required and may not be null")),
             Some(_) => {}
         }
         v.filter(|v| !v.is_null())
     }
 
-    fn string(
-        &self,
-        key: &str,
-        v: &'a Value,
-        min: usize,
-        max: usize,
-        errors: &mut Errors,
-    ) -> Option<String> {
+    fn string(&self, key: &str, v: &'a Value, min: usize, max: usize, errors: &mut Errors) -> Option<String> {
         let Some(s) = v.as_str() else {
             errors.add(self.at(key), "must be a string");
             return None;
         };
         let len = s.chars().count();
         if len < min || len > max {
-            errors.add(
-                self.at(key),
-                format!("must be {min} to {max} characters long (is {len})"),
-            );
+            errors.add(self.at(key), format!("must be {min} to {max} characters long (is {len})"));
             return None;
         }
         Some(s.to_owned())
     }
 
     fn req_string(&self, key: &str, min: usize, max: usize, errors: &mut Errors) -> Option<String> {
-        self.required(key, errors)
-            .and_then(|v| self.string(key, v, min, max, errors))
+        self.required(key, errors).and_then(|v| self.string(key, v, min, max, errors))
     }
 
-    fn opt_string(
-        &self,
-        key: &str,
-        min: usize,
-        max: usize,
-        errors: &mut Errors,
-    ) -> Option<Option<String>> {
+    fn opt_string(&self, key: &str, min: usize, max: usize, errors: &mut Errors) -> Option<Option<String>> {
         match self.get(key) {
             None => Some(None),
             Some(v) => self.string(key, v, min, max, errors).map(Some),
@@ -225,10 +199,7 @@ impl<'a> Members<'a> {
             Some(v) => match v.as_str().and_then(ChangeClass::parse) {
                 Some(c) => Some(Some(c)),
                 None => {
-                    errors.add(
-                        self.at("expectedChange"),
-                        "must be one of `major`, `minor`, `none`",
-                    );
+                    errors.add(self.at("expectedChange"), "must be one of `major`, `minor`, `none`");
                     None
                 }
             },
@@ -253,9 +224,7 @@ const METADATA_MEMBERS: [&str; 12] = [
 
 fn valid_tag_key(k: &str) -> bool {
     (1..=64).contains(&k.len())
-        && k.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
-        })
+        && k.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 fn tags(m: &Members<'_>, errors: &mut Errors) -> Option<BTreeMap<String, String>> {
@@ -269,10 +238,7 @@ fn tags(m: &Members<'_>, errors: &mut Errors) -> Option<BTreeMap<String, String>
     };
     let before = errors.0.len();
     if obj.len() > 50 {
-        errors.add(
-            &at,
-            format!("at most 50 tags are allowed (got {})", obj.len()),
-        );
+        errors.add(&at, format!("at most 50 tags are allowed (got {})", obj.len()));
     }
     let mut out = BTreeMap::new();
     for (k, v) in obj {
@@ -293,11 +259,7 @@ fn tags(m: &Members<'_>, errors: &mut Errors) -> Option<BTreeMap<String, String>
 fn metadata(m: &Members<'_>, errors: &mut Errors) -> Option<ProductMetadata> {
     let description = m.req_string("description", 1, 4096, errors);
     let domain = m.req_string("domain", 1, 64, errors);
-    let owner = m.email(
-        "dataProductOwner",
-        m.req_string("dataProductOwner", 1, 254, errors),
-        errors,
-    );
+    let owner = m.email("dataProductOwner", m.req_string("dataProductOwner", 1, 254, errors), errors);
     let owner_name = m.req_string("dataProductOwnerDisplayName", 1, 256, errors);
     let maintainer = match m.opt_string("dataProductMaintainer", 1, 254, errors) {
         Some(Some(e)) => m.email("dataProductMaintainer", Some(e), errors).map(Some),
@@ -310,10 +272,7 @@ fn metadata(m: &Members<'_>, errors: &mut Errors) -> Option<ProductMetadata> {
         Some(v) => {
             let parsed = v.as_str().and_then(ProductStatus::parse);
             if parsed.is_none() {
-                errors.add(
-                    m.at("status"),
-                    "must be one of `draft`, `published`, `deprecated`, `retired`",
-                );
+                errors.add(m.at("status"), "must be one of `draft`, `published`, `deprecated`, `retired`");
             }
             parsed
         }
@@ -357,15 +316,10 @@ impl FromJsonBody for CreateProduct {
                 errors.add("/name", "must be a string");
                 None
             }
-            Some(s) => ProductName::parse(s)
-                .map_err(|e| errors.add("/name", e.to_string()))
-                .ok(),
+            Some(s) => ProductName::parse(s).map_err(|e| errors.add("/name", e.to_string())).ok(),
         });
         let metadata = metadata(&m, errors);
-        Some(CreateProduct {
-            name: name?,
-            metadata: metadata?,
-        })
+        Some(CreateProduct { name: name?, metadata: metadata? })
     }
 }
 
@@ -395,11 +349,7 @@ impl FromJsonBody for UpdateProduct {
         };
         let expected = m.expected_change(errors);
         let metadata = metadata(&m, errors);
-        Some(UpdateProduct {
-            name: name?,
-            metadata: metadata?,
-            expected: expected?,
-        })
+        Some(UpdateProduct { name: name?, metadata: metadata?, expected: expected? })
     }
 }
 
@@ -412,11 +362,7 @@ pub struct PutTable {
 
 impl PutTable {
     pub fn into_table(self, name: TableName) -> Table {
-        Table {
-            name,
-            description: self.description,
-            columns: self.columns,
-        }
+        Table { name, description: self.description, columns: self.columns }
     }
 }
 
@@ -431,18 +377,14 @@ fn column(value: &Value, at: &str, errors: &mut Errors) -> Option<Column> {
             errors.add(m.at("name"), "must be a string");
             None
         }
-        Some(s) => ColumnName::parse(s)
-            .map_err(|e| errors.add(m.at("name"), e.to_string()))
-            .ok(),
+        Some(s) => ColumnName::parse(s).map_err(|e| errors.add(m.at("name"), e.to_string())).ok(),
     });
     let ty = m.required("type", errors).and_then(|v| match v.as_str() {
         None => {
             errors.add(m.at("type"), "must be a string");
             None
         }
-        Some(s) => ColumnType::parse(s)
-            .map_err(|e| errors.add(m.at("type"), format!("invalid type `{s}`: {e}")))
-            .ok(),
+        Some(s) => ColumnType::parse(s).map_err(|e| errors.add(m.at("type"), format!("invalid type `{s}`: {e}"))).ok(),
     });
     let description = m.req_string("description", 1, 1024, errors);
     let nullable = match m.get("nullable") {
@@ -453,12 +395,7 @@ fn column(value: &Value, at: &str, errors: &mut Errors) -> Option<Column> {
             None
         }
     };
-    Some(Column {
-        name: name?,
-        ty: ty?,
-        description: description?,
-        nullable: nullable?,
-    })
+    Some(Column { name: name?, ty: ty?, description: description?, nullable: nullable? })
 }
 
 impl FromJsonBody for PutTable {
@@ -475,13 +412,7 @@ impl FromJsonBody for PutTable {
                 return None;
             };
             if list.is_empty() || list.len() > MAX_COLUMNS {
-                errors.add(
-                    "/columns",
-                    format!(
-                        "a table has 1 to {MAX_COLUMNS} columns (got {})",
-                        list.len()
-                    ),
-                );
+                errors.add("/columns", format!("a table has 1 to {MAX_COLUMNS} columns (got {})", list.len()));
                 return None;
             }
             let before = errors.0.len();
@@ -491,20 +422,13 @@ impl FromJsonBody for PutTable {
                 let at = format!("/columns/{i}");
                 if let Some(c) = column(v, &at, errors) {
                     if !seen.insert(c.name.as_str().to_owned()) {
-                        errors.add(
-                            format!("{at}/name"),
-                            format!("duplicate column name `{}`", c.name),
-                        );
+                        errors.add(format!("{at}/name"), format!("duplicate column name `{}`", c.name));
                     }
                     columns.push(c);
                 }
             }
             (errors.0.len() == before).then_some(columns)
         });
-        Some(PutTable {
-            description: description?,
-            columns: columns?,
-            expected: expected?,
-        })
+        Some(PutTable { description: description?, columns: columns?, expected: expected? })
     }
 }

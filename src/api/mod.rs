@@ -2,6 +2,7 @@
 //! Handlers are thin: they parse the request into domain types, call one `catalog`
 //! workflow, and map the result to a documented response.
 pub mod dto;
+pub mod events;
 pub mod input;
 pub mod ops;
 pub mod params;
@@ -23,6 +24,8 @@ pub enum ApiTags {
     Schemas,
     /// Resolve public IDs such as `dp:prisons:v1.2:incidents`.
     Resolve,
+    /// The ordered change feed for catalogue sync jobs.
+    Events,
     /// Health probes.
     Operations,
 }
@@ -32,6 +35,7 @@ pub type Apis = (
     versions::VersionsApi,
     schemas::SchemasApi,
     resolve::ResolveApi,
+    events::EventsApi,
     ops::OpsApi,
 );
 
@@ -51,6 +55,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             versions::VersionsApi,
             schemas::SchemasApi,
             resolve::ResolveApi,
+            events::EventsApi,
             ops::OpsApi,
         ),
         "daap",
@@ -97,10 +102,7 @@ impl RouteTable {
             .iter()
             .filter(|(segments, _)| {
                 segments.len() == parts.len()
-                    && segments
-                        .iter()
-                        .zip(&parts)
-                        .all(|(s, p)| s == p || (s.starts_with('{') && s.ends_with('}')))
+                    && segments.iter().zip(&parts).all(|(s, p)| s == p || (s.starts_with('{') && s.ends_with('}')))
             })
             .flat_map(|(_, methods)| methods.iter().copied())
             .collect();

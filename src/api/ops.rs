@@ -26,9 +26,7 @@ impl OpsApi {
     /// Liveness: the process is up
     #[oai(path = "/health/live", method = "get", operation_id = "healthLive")]
     async fn health_live(&self) -> HealthResponse {
-        HealthResponse::Ok(Json(Health {
-            status: "ok".to_owned(),
-        }))
+        HealthResponse::Ok(Json(Health { status: "ok".to_owned() }))
     }
 
     /// Readiness: the database is reachable and migrated
@@ -37,9 +35,7 @@ impl OpsApi {
     #[oai(path = "/health/ready", method = "get", operation_id = "healthReady")]
     async fn health_ready(&self, state: Data<&AppState>) -> Result<HealthResponse, ApiError> {
         if state.db.is_ready().await {
-            Ok(HealthResponse::Ok(Json(Health {
-                status: "ok".to_owned(),
-            })))
+            Ok(HealthResponse::Ok(Json(Health { status: "ok".to_owned() })))
         } else {
             Err(ApiError::Unavailable)
         }

@@ -10,20 +10,16 @@ use crate::{
 };
 
 pub fn product_name(raw: &str) -> Result<ProductName, ApiError> {
-    ProductName::parse(raw)
-        .map_err(|e| ApiError::MalformedRequest(format!("bad data product name `{raw}`: {e}")))
+    ProductName::parse(raw).map_err(|e| ApiError::MalformedRequest(format!("bad data product name `{raw}`: {e}")))
 }
 
 pub fn table_name(raw: &str) -> Result<TableName, ApiError> {
-    TableName::parse(raw)
-        .map_err(|e| ApiError::MalformedRequest(format!("bad table name `{raw}`: {e}")))
+    TableName::parse(raw).map_err(|e| ApiError::MalformedRequest(format!("bad table name `{raw}`: {e}")))
 }
 
 pub fn selector(raw: &str) -> Result<VersionSelector, ApiError> {
     VersionSelector::parse(raw).map_err(|e| {
-        ApiError::MalformedRequest(format!(
-            "bad version selector `{raw}`: {e} (use `v1.2`, `1.2`, `v1` or `latest`)"
-        ))
+        ApiError::MalformedRequest(format!("bad version selector `{raw}`: {e} (use `v1.2`, `1.2`, `v1` or `latest`)"))
     })
 }
 
@@ -33,11 +29,7 @@ pub fn encode_cursor(tag: char, position: &str) -> String {
 }
 
 pub fn decode_cursor(tag: char, raw: &str) -> Result<String, ApiError> {
-    let bad = || {
-        ApiError::MalformedRequest(format!(
-            "bad cursor `{raw}`: pass back a `nextCursor` unchanged"
-        ))
-    };
+    let bad = || ApiError::MalformedRequest(format!("bad cursor `{raw}`: pass back a `nextCursor` unchanged"));
     let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
     let (t, position) = text.split_once(':').ok_or_else(bad)?;
@@ -54,11 +46,8 @@ pub fn product_cursor(raw: Option<&str>) -> Result<Option<String>, ApiError> {
 pub fn version_cursor(raw: Option<&str>) -> Result<Option<Version>, ApiError> {
     raw.map(|c| {
         let position = decode_cursor('v', c)?;
-        Version::parse(&position).map_err(|_| {
-            ApiError::MalformedRequest(format!(
-                "bad cursor `{c}`: pass back a `nextCursor` unchanged"
-            ))
-        })
+        Version::parse(&position)
+            .map_err(|_| ApiError::MalformedRequest(format!("bad cursor `{c}`: pass back a `nextCursor` unchanged")))
     })
     .transpose()
 }

@@ -17,6 +17,7 @@ use crate::{
     catalog::{self, WriteOptions, etag_matches},
     domain::model::ProductStatus,
     error::ApiError,
+    idempotency::{Idem, StoredResponse},
     startup::AppState,
     store::products::ProductFilter,
 };
@@ -107,35 +108,29 @@ impl ProductsApi {
     ///
     /// Creates the product at version `v1.0`. The name is unique for good: a soft-deleted
     /// product keeps it until it is purged.
-    #[oai(
-        path = "/data-products",
-        method = "post",
-        operation_id = "createDataProduct"
-    )]
+    #[oai(path = "/data-products", method = "post", operation_id = "createDataProduct")]
     async fn create_data_product(
         &self,
         state: Data<&AppState>,
         who: Principal,
+        idem: Idem,
         body: JsonBody<CreateProduct>,
     ) -> Result<CreateResponse, ApiError> {
         let CreateProduct { name, metadata } = body.0;
-        let view = catalog::create_product(&state.db, &who, &name, metadata).await?;
-        Ok(CreateResponse::Created(
-            Json(DataProduct::from(&view)),
-            format!("/v1/data-products/{name}"),
-            etag(view.version),
-        ))
+        let pending = catalog::create_product(&state.db, &who, &name, metadata).await?;
+        let body = DataProduct::from(&pending.value);
+        let (location, tag) = (format!("/v1/data-products/{name}"), etag(pending.value.version));
+        pending
+            .commit(idem.store(|| StoredResponse::json(201, &body, &[("Location", &location), ("ETag", &tag)])))
+            .await?;
+        Ok(CreateResponse::Created(Json(body), location, tag))
     }
 
     /// List data products
     ///
     /// Ordered by name, with keyset pagination: a reader passing back `nextCursor` never
     /// sees an item twice nor misses one that existed throughout, even while others insert.
-    #[oai(
-        path = "/data-products",
-        method = "get",
-        operation_id = "listDataProducts"
-    )]
+    #[oai(path = "/data-products", method = "get", operation_id = "listDataProducts")]
     #[allow(clippy::too_many_arguments)]
     async fn list_data_products(
         &self,
@@ -154,10 +149,7 @@ impl ProductsApi {
         #[oai(name = "includeDeleted", default)]
         include_deleted: Query<bool>,
         /// Page size.
-        #[oai(
-            default = "default_limit",
-            validator(minimum(value = "1"), maximum(value = "200"))
-        )]
+        #[oai(default = "default_limit", validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<u32>,
         /// `nextCursor` of the previous page.
         cursor: Query<Option<String>>,
@@ -187,11 +179,7 @@ impl ProductsApi {
     }
 
     /// Read the latest version of a data product
-    #[oai(
-        path = "/data-products/:name",
-        method = "get",
-        operation_id = "getDataProduct"
-    )]
+    #[oai(path = "/data-products/:name", method = "get", operation_id = "getDataProduct")]
     async fn get_data_product(
         &self,
         state: Data<&AppState>,
@@ -211,11 +199,7 @@ impl ProductsApi {
         {
             return Ok(GetResponse::NotModified(etag(view.version)));
         }
-        Ok(GetResponse::Ok(
-            Json(DataProduct::from(&view)),
-            etag(view.version),
-            "no-cache".to_owned(),
-        ))
+        Ok(GetResponse::Ok(Json(DataProduct::from(&view)), etag(view.version), "no-cache".to_owned()))
     }
 
     /// Replace the metadata of a data product
@@ -223,15 +207,12 @@ impl ProductsApi {
     /// A full replacement of every metadata field but `name` (left-out optional fields are
     /// removed). A change makes a new minor version; an identical body makes none and answers
     /// `changeType: none`.
-    #[oai(
-        path = "/data-products/:name",
-        method = "put",
-        operation_id = "updateDataProduct"
-    )]
+    #[oai(path = "/data-products/:name", method = "put", operation_id = "updateDataProduct")]
     async fn update_data_product(
         &self,
         state: Data<&AppState>,
         who: Principal,
+        idem: Idem,
         /// The product name.
         name: Path<String>,
         /// Classify and answer without writing anything.
@@ -243,11 +224,7 @@ impl ProductsApi {
         body: JsonBody<UpdateProduct>,
     ) -> Result<WriteResponse, ApiError> {
         let name = params::product_name(&name)?;
-        let UpdateProduct {
-            name: body_name,
-            metadata,
-            expected,
-        } = body.0;
+        let UpdateProduct { name: body_name, metadata, expected } = body.0;
         if let Some(n) = body_name
             && n != name.as_str()
         {
@@ -256,16 +233,11 @@ impl ProductsApi {
                 format!("`name` cannot change; it must equal `{name}` or be left out"),
             )]));
         }
-        let opts = WriteOptions {
-            if_match: if_match.0,
-            expected,
-            dry_run: dry_run.0,
-        };
-        let outcome = catalog::update_metadata(&state.db, &who, &name, metadata, &opts).await?;
-        Ok(WriteResponse::Ok(
-            Json(write_result(&outcome)),
-            etag(outcome.product.version),
-        ))
+        let opts = WriteOptions { if_match: if_match.0, expected, dry_run: dry_run.0 };
+        let pending = catalog::update_metadata(&state.db, &who, &name, metadata, &opts).await?;
+        let (body, tag) = (write_result(&pending.value), etag(pending.value.product.version));
+        pending.commit(idem.store(|| StoredResponse::json(200, &body, &[("ETag", &tag)]))).await?;
+        Ok(WriteResponse::Ok(Json(body), tag))
     }
 
     /// Delete or purge a data product
@@ -273,15 +245,12 @@ impl ProductsApi {
     /// Without `purge`: a soft delete; reads answer 404, lists hide it, writes answer 409,
     /// and the name stays reserved. With `purge=true` (admin): every version is removed for
     /// good and the name is freed.
-    #[oai(
-        path = "/data-products/:name",
-        method = "delete",
-        operation_id = "deleteDataProduct"
-    )]
+    #[oai(path = "/data-products/:name", method = "delete", operation_id = "deleteDataProduct")]
     async fn delete_data_product(
         &self,
         state: Data<&AppState>,
-        _who: Principal,
+        who: Principal,
+        idem: Idem,
         /// The product name.
         name: Path<String>,
         /// Remove the product and all its versions for good.
@@ -290,34 +259,32 @@ impl ProductsApi {
     ) -> Result<DeleteResponse, ApiError> {
         let name = params::product_name(&name)?;
         if purge.0 {
-            catalog::purge_product(&state.db, &name).await?;
+            catalog::purge_product(&state.db, &who, &name).await?
         } else {
-            catalog::delete_product(&state.db, &name).await?;
+            catalog::delete_product(&state.db, &who, &name).await?
         }
+        .commit(idem.store(|| StoredResponse::empty(204)))
+        .await?;
         Ok(DeleteResponse::NoContent)
     }
 
     /// Restore a soft-deleted data product
     ///
     /// Makes no new version; 409 if the product is not deleted.
-    #[oai(
-        path = "/data-products/:name/restore",
-        method = "post",
-        operation_id = "restoreDataProduct"
-    )]
+    #[oai(path = "/data-products/:name/restore", method = "post", operation_id = "restoreDataProduct")]
     async fn restore_data_product(
         &self,
         state: Data<&AppState>,
-        _who: Principal,
+        who: Principal,
+        idem: Idem,
         /// The product name.
         name: Path<String>,
     ) -> Result<RestoreResponse, ApiError> {
         let name = params::product_name(&name)?;
-        let view = catalog::restore_product(&state.db, &name).await?;
-        Ok(RestoreResponse::Ok(
-            Json(DataProduct::from(&view)),
-            etag(view.version),
-        ))
+        let pending = catalog::restore_product(&state.db, &who, &name).await?;
+        let (body, tag) = (DataProduct::from(&pending.value), etag(pending.value.version));
+        pending.commit(idem.store(|| StoredResponse::json(200, &body, &[("ETag", &tag)]))).await?;
+        Ok(RestoreResponse::Ok(Json(body), tag))
     }
 }
 

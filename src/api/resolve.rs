@@ -51,20 +51,11 @@ impl ResolveApi {
         Ok(match catalog::resolve(&state.db, &id).await? {
             Resolved::Product(p) => {
                 let location = format!("/v1/data-products/{}/versions/{}", p.name, p.version);
-                ResolveResponse::Ok(
-                    Json(ResolvedEntity::DataProduct(DataProduct::from(&p))),
-                    location,
-                )
+                ResolveResponse::Ok(Json(ResolvedEntity::DataProduct(DataProduct::from(&p))), location)
             }
             Resolved::Table(t) => {
-                let location = format!(
-                    "/v1/data-products/{}/versions/{}/schemas/{}",
-                    t.product, t.version, t.name
-                );
-                ResolveResponse::Ok(
-                    Json(ResolvedEntity::TableSchema(TableSchema::from(&t))),
-                    location,
-                )
+                let location = format!("/v1/data-products/{}/versions/{}/schemas/{}", t.product, t.version, t.name);
+                ResolveResponse::Ok(Json(ResolvedEntity::TableSchema(TableSchema::from(&t))), location)
             }
         })
     }

@@ -19,6 +19,7 @@ use crate::{
     catalog::{self, WriteOptions},
     domain::version::VersionSelector,
     error::ApiError,
+    idempotency::{Idem, StoredResponse},
     startup::AppState,
 };
 
@@ -81,11 +82,7 @@ pub enum DeleteResponse {
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Schemas")]
 impl SchemasApi {
     /// List the tables of the latest version
-    #[oai(
-        path = "/data-products/:name/schemas",
-        method = "get",
-        operation_id = "listSchemas"
-    )]
+    #[oai(path = "/data-products/:name/schemas", method = "get", operation_id = "listSchemas")]
     async fn list_schemas(
         &self,
         state: Data<&AppState>,
@@ -94,17 +91,11 @@ impl SchemasApi {
     ) -> Result<ListResponse, ApiError> {
         let name = params::product_name(&name)?;
         let tables = catalog::version_tables(&state.db, &name, VersionSelector::Latest).await?;
-        Ok(ListResponse::Ok(Json(TableSchemaList {
-            items: tables.iter().map(TableSchema::from).collect(),
-        })))
+        Ok(ListResponse::Ok(Json(TableSchemaList { items: tables.iter().map(TableSchema::from).collect() })))
     }
 
     /// Read a table of the latest version
-    #[oai(
-        path = "/data-products/:name/schemas/:table",
-        method = "get",
-        operation_id = "getSchema"
-    )]
+    #[oai(path = "/data-products/:name/schemas/:table", method = "get", operation_id = "getSchema")]
     async fn get_schema(
         &self,
         state: Data<&AppState>,
@@ -115,12 +106,8 @@ impl SchemasApi {
     ) -> Result<GetResponse, ApiError> {
         let name = params::product_name(&name)?;
         let table = params::table_name(&table)?;
-        let view =
-            catalog::version_table(&state.db, &name, VersionSelector::Latest, &table).await?;
-        Ok(GetResponse::Ok(
-            Json(TableSchema::from(&view)),
-            etag(view.version),
-        ))
+        let view = catalog::version_table(&state.db, &name, VersionSelector::Latest, &table).await?;
+        Ok(GetResponse::Ok(Json(TableSchema::from(&view)), etag(view.version)))
     }
 
     /// Create or replace a table
@@ -128,16 +115,13 @@ impl SchemasApi {
     /// A full replacement of the table. The change is classified by the versioning rules:
     /// a new table or a compatible change makes a minor version, a breaking change a major
     /// one, an identical table none.
-    #[oai(
-        path = "/data-products/:name/schemas/:table",
-        method = "put",
-        operation_id = "putSchema"
-    )]
+    #[oai(path = "/data-products/:name/schemas/:table", method = "put", operation_id = "putSchema")]
     #[allow(clippy::too_many_arguments)]
     async fn put_schema(
         &self,
         state: Data<&AppState>,
         who: Principal,
+        idem: Idem,
         /// The product name.
         name: Path<String>,
         /// The table name (must not look like a version, e.g. `v1`).
@@ -153,49 +137,38 @@ impl SchemasApi {
         let name = params::product_name(&name)?;
         let table = params::table_name(&table)?;
         let expected = body.0.expected;
-        let opts = WriteOptions {
-            if_match: if_match.0,
-            expected,
-            dry_run: dry_run.0,
-        };
-        let (outcome, view, created) = catalog::put_table(
-            &state.db,
-            &who,
-            &name,
-            body.0.into_table(table.clone()),
-            &opts,
-        )
-        .await?;
+        let opts = WriteOptions { if_match: if_match.0, expected, dry_run: dry_run.0 };
+        let pending = catalog::put_table(&state.db, &who, &name, body.0.into_table(table.clone()), &opts).await?;
+        let (outcome, view, created) = &pending.value;
+        let created = *created;
         let result = SchemaWriteResult {
             data_product: DataProduct::from(&outcome.product),
-            schema: TableSchema::from(&view),
+            schema: TableSchema::from(view),
             change_type: outcome.class.into(),
             changes: dto::changes(&outcome.changes),
         };
         let tag = etag(outcome.product.version);
-        Ok(if created && !opts.dry_run {
-            PutResponse::Created(
-                Json(result),
-                format!("/v1/data-products/{name}/schemas/{table}"),
-                tag,
-            )
+        if created && !opts.dry_run {
+            let location = format!("/v1/data-products/{name}/schemas/{table}");
+            pending
+                .commit(idem.store(|| StoredResponse::json(201, &result, &[("Location", &location), ("ETag", &tag)])))
+                .await?;
+            Ok(PutResponse::Created(Json(result), location, tag))
         } else {
-            PutResponse::Ok(Json(result), tag)
-        })
+            pending.commit(idem.store(|| StoredResponse::json(200, &result, &[("ETag", &tag)]))).await?;
+            Ok(PutResponse::Ok(Json(result), tag))
+        }
     }
 
     /// Remove a table
     ///
     /// Always a major change: the table is gone from the new version only.
-    #[oai(
-        path = "/data-products/:name/schemas/:table",
-        method = "delete",
-        operation_id = "deleteSchema"
-    )]
+    #[oai(path = "/data-products/:name/schemas/:table", method = "delete", operation_id = "deleteSchema")]
     async fn delete_schema(
         &self,
         state: Data<&AppState>,
         who: Principal,
+        idem: Idem,
         /// The product name.
         name: Path<String>,
         /// The table name.
@@ -209,15 +182,10 @@ impl SchemasApi {
     ) -> Result<DeleteResponse, ApiError> {
         let name = params::product_name(&name)?;
         let table = params::table_name(&table)?;
-        let opts = WriteOptions {
-            if_match: if_match.0,
-            expected: None,
-            dry_run: dry_run.0,
-        };
-        let outcome = catalog::delete_table(&state.db, &who, &name, &table, &opts).await?;
-        Ok(DeleteResponse::Ok(
-            Json(write_result(&outcome)),
-            etag(outcome.product.version),
-        ))
+        let opts = WriteOptions { if_match: if_match.0, expected: None, dry_run: dry_run.0 };
+        let pending = catalog::delete_table(&state.db, &who, &name, &table, &opts).await?;
+        let (body, tag) = (write_result(&pending.value), etag(pending.value.product.version));
+        pending.commit(idem.store(|| StoredResponse::json(200, &body, &[("ETag", &tag)]))).await?;
+        Ok(DeleteResponse::Ok(Json(body), tag))
     }
 }

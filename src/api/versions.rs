@@ -10,9 +10,7 @@ use poem_openapi::{
 
 use super::{
     ApiTags,
-    dto::{
-        self, Comparison, DataProduct, TableSchema, TableSchemaList, VersionPage, VersionSummaryDto,
-    },
+    dto::{self, Comparison, DataProduct, TableSchema, TableSchemaList, VersionPage, VersionSummaryDto},
     params,
     products::etag,
 };
@@ -27,11 +25,7 @@ pub struct VersionsApi;
 
 /// `Cache-Control` for what a selector names.
 fn cache_control(selector: VersionSelector) -> String {
-    if selector.is_exact() {
-        "public, max-age=31536000, immutable".to_owned()
-    } else {
-        "no-cache".to_owned()
-    }
+    if selector.is_exact() { "public, max-age=31536000, immutable".to_owned() } else { "no-cache".to_owned() }
 }
 
 #[derive(ApiResponse)]
@@ -49,10 +43,7 @@ pub enum VersionResponse {
     ),
     /// The client's copy (`If-None-Match`) is current.
     #[oai(status = 304)]
-    NotModified(
-        #[oai(header = "ETag")] String,
-        #[oai(header = "Cache-Control")] String,
-    ),
+    NotModified(#[oai(header = "ETag")] String, #[oai(header = "Cache-Control")] String),
 }
 
 #[derive(ApiResponse)]
@@ -66,10 +57,7 @@ pub enum VersionListResponse {
 pub enum TablesResponse {
     /// The tables of the selected version.
     #[oai(status = 200)]
-    Ok(
-        Json<TableSchemaList>,
-        #[oai(header = "Cache-Control")] String,
-    ),
+    Ok(Json<TableSchemaList>, #[oai(header = "Cache-Control")] String),
 }
 
 #[derive(ApiResponse)]
@@ -95,34 +83,23 @@ pub enum CompareResponse {
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Versions")]
 impl VersionsApi {
     /// List the versions of a data product
-    #[oai(
-        path = "/data-products/:name/versions",
-        method = "get",
-        operation_id = "listVersions"
-    )]
+    #[oai(path = "/data-products/:name/versions", method = "get", operation_id = "listVersions")]
     async fn list_versions(
         &self,
         state: Data<&AppState>,
         /// The product name.
         name: Path<String>,
         /// Page size.
-        #[oai(
-            default = "default_limit",
-            validator(minimum(value = "1"), maximum(value = "200"))
-        )]
+        #[oai(default = "default_limit", validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<u32>,
         /// `nextCursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<VersionListResponse, ApiError> {
         let name = params::product_name(&name)?;
         let before = params::version_cursor(cursor.0.as_deref())?;
-        let (items, next) =
-            catalog::list_versions(&state.db, &name, before, u64::from(limit.0)).await?;
+        let (items, next) = catalog::list_versions(&state.db, &name, before, u64::from(limit.0)).await?;
         Ok(VersionListResponse::Ok(Json(VersionPage {
-            items: items
-                .iter()
-                .map(|v| VersionSummaryDto::of(name.as_str(), v))
-                .collect(),
+            items: items.iter().map(|v| VersionSummaryDto::of(name.as_str(), v)).collect(),
             next_cursor: next.map(|v| params::encode_cursor('v', &v.to_string())),
         })))
     }
@@ -130,11 +107,7 @@ impl VersionsApi {
     /// Read a data product as of a version
     ///
     /// `{version}` is exact (`v1.2` or `1.2`), the latest within a major (`v1`), or `latest`.
-    #[oai(
-        path = "/data-products/:name/versions/:version",
-        method = "get",
-        operation_id = "getVersion"
-    )]
+    #[oai(path = "/data-products/:name/versions/:version", method = "get", operation_id = "getVersion")]
     async fn get_version(
         &self,
         state: Data<&AppState>,
@@ -152,24 +125,13 @@ impl VersionsApi {
         if let Some(tags) = &if_none_match.0
             && etag_matches(tags, view.version)
         {
-            return Ok(VersionResponse::NotModified(
-                etag(view.version),
-                cache_control(selector),
-            ));
+            return Ok(VersionResponse::NotModified(etag(view.version), cache_control(selector)));
         }
-        Ok(VersionResponse::Ok(
-            Json(DataProduct::from(&view)),
-            etag(view.version),
-            cache_control(selector),
-        ))
+        Ok(VersionResponse::Ok(Json(DataProduct::from(&view)), etag(view.version), cache_control(selector)))
     }
 
     /// List the tables of a version
-    #[oai(
-        path = "/data-products/:name/versions/:version/schemas",
-        method = "get",
-        operation_id = "listVersionSchemas"
-    )]
+    #[oai(path = "/data-products/:name/versions/:version/schemas", method = "get", operation_id = "listVersionSchemas")]
     async fn list_version_schemas(
         &self,
         state: Data<&AppState>,
@@ -182,9 +144,7 @@ impl VersionsApi {
         let selector = params::selector(&version)?;
         let tables = catalog::version_tables(&state.db, &name, selector).await?;
         Ok(TablesResponse::Ok(
-            Json(TableSchemaList {
-                items: tables.iter().map(TableSchema::from).collect(),
-            }),
+            Json(TableSchemaList { items: tables.iter().map(TableSchema::from).collect() }),
             cache_control(selector),
         ))
     }
@@ -209,22 +169,14 @@ impl VersionsApi {
         let selector = params::selector(&version)?;
         let table = params::table_name(&table)?;
         let view = catalog::version_table(&state.db, &name, selector, &table).await?;
-        Ok(TableResponse::Ok(
-            Json(TableSchema::from(&view)),
-            etag(view.version),
-            cache_control(selector),
-        ))
+        Ok(TableResponse::Ok(Json(TableSchema::from(&view)), etag(view.version), cache_control(selector)))
     }
 
     /// Compare two versions
     ///
     /// The direct diff of the two snapshots, `from` -> `to` as asked; in reverse order an
     /// added column shows as removed. `from` and `to` take the same selectors as version reads.
-    #[oai(
-        path = "/data-products/:name/compare",
-        method = "get",
-        operation_id = "compareVersions"
-    )]
+    #[oai(path = "/data-products/:name/compare", method = "get", operation_id = "compareVersions")]
     async fn compare_versions(
         &self,
         state: Data<&AppState>,

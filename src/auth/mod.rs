@@ -10,9 +10,7 @@ pub struct Principal {
 
 impl Principal {
     pub fn anonymous() -> Self {
-        Principal {
-            sub: "anonymous".to_owned(),
-        }
+        Principal { sub: "anonymous".to_owned() }
     }
 }
 

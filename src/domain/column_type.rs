@@ -47,10 +47,7 @@ pub const MAX_DEPTH: usize = 10;
 impl ColumnType {
     /// Parses a type written in any casing, with whitespace between tokens.
     pub fn parse(input: &str) -> Result<ColumnType, TypeParseError> {
-        let mut parser = Parser {
-            chars: input.chars().collect(),
-            pos: 0,
-        };
+        let mut parser = Parser { chars: input.chars().collect(), pos: 0 };
         let ty = parser.parse_type(0)?;
         parser.expect_end()?;
         Ok(ty)
@@ -202,10 +199,7 @@ impl Parser {
     /// After `decimal`: nothing (10,0), `(p)` or `(p,s)`.
     fn decimal(&mut self) -> Result<ColumnType, TypeParseError> {
         if self.peek() != Some('(') {
-            return Ok(ColumnType::Decimal {
-                precision: 10,
-                scale: 0,
-            });
+            return Ok(ColumnType::Decimal { precision: 10, scale: 0 });
         }
         self.pos += 1;
         let precision = self.number("decimal precision", 1..=38)?;
@@ -222,24 +216,16 @@ impl Parser {
             }
             _ => {
                 let found = self.found();
-                return Err(self.fail(format!(
-                    "expected ',' or ')' after decimal precision, found {found}"
-                )));
+                return Err(self.fail(format!("expected ',' or ')' after decimal precision, found {found}")));
             }
         };
         // Both are at most 38, checked by `number`.
-        Ok(ColumnType::Decimal {
-            precision: precision as u8,
-            scale: scale as u8,
-        })
+        Ok(ColumnType::Decimal { precision: precision as u8, scale: scale as u8 })
     }
 
     /// After `char` or `varchar`: `(n)` with 1 <= n <= max.
     fn length(&mut self, kind: &str, max: u32) -> Result<u32, TypeParseError> {
-        self.expect(
-            '(',
-            &format!("after {kind} (it needs a length, e.g. {kind}(10))"),
-        )?;
+        self.expect('(', &format!("after {kind} (it needs a length, e.g. {kind}(10))"))?;
         let length = self.number(&format!("{kind} length"), 1..=max)?;
         self.expect(')', &format!("after {kind} length"))?;
         Ok(length)
@@ -279,9 +265,7 @@ impl Parser {
                 }
                 _ => {
                     let found = self.found();
-                    return Err(self.fail(format!(
-                        "expected ',' or '>' after struct field type, found {found}"
-                    )));
+                    return Err(self.fail(format!("expected ',' or '>' after struct field type, found {found}")));
                 }
             }
         }
@@ -298,29 +282,17 @@ impl Parser {
             return Err(self.fail(format!("expected {what}, a number, found {}", self.found())));
         }
         let digits: String = self.chars[start..self.pos].iter().collect();
-        digits
-            .parse::<u32>()
-            .ok()
-            .filter(|n| range.contains(n))
-            .ok_or_else(|| TypeParseError {
-                position: start,
-                message: format!(
-                    "{what} must be between {} and {}, found {digits}",
-                    range.start(),
-                    range.end()
-                ),
-            })
+        digits.parse::<u32>().ok().filter(|n| range.contains(n)).ok_or_else(|| TypeParseError {
+            position: start,
+            message: format!("{what} must be between {} and {}, found {digits}", range.start(), range.end()),
+        })
     }
 
     /// A run of ASCII letters, digits and `_` as written, with its start; empty if none.
     fn word(&mut self) -> (usize, String) {
         self.skip_whitespace();
         let start = self.pos;
-        while self
-            .chars
-            .get(self.pos)
-            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == '_')
-        {
+        while self.chars.get(self.pos).is_some_and(|c| c.is_ascii_alphanumeric() || *c == '_') {
             self.pos += 1;
         }
         (start, self.chars[start..self.pos].iter().collect())
@@ -341,9 +313,7 @@ impl Parser {
             None => Ok(()),
             Some(_) => {
                 let found = self.found();
-                Err(self.fail(format!(
-                    "expected end of input after the type, found {found}"
-                )))
+                Err(self.fail(format!("expected end of input after the type, found {found}")))
             }
         }
     }
@@ -367,10 +337,7 @@ impl Parser {
     }
 
     fn fail(&self, message: String) -> TypeParseError {
-        TypeParseError {
-            position: self.pos,
-            message,
-        }
+        TypeParseError { position: self.pos, message }
     }
 }
 
@@ -386,20 +353,14 @@ pub fn is_widening(old: &ColumnType, new: &ColumnType) -> bool {
     }
     match (old, new) {
         (T::Float, T::Double) => true,
-        (
-            T::Decimal { precision, scale },
-            T::Decimal {
-                precision: new_precision,
-                scale: new_scale,
-            },
-        ) => scale == new_scale && new_precision > precision,
+        (T::Decimal { precision, scale }, T::Decimal { precision: new_precision, scale: new_scale }) => {
+            scale == new_scale && new_precision > precision
+        }
         (T::Char(length), T::Varchar(new_length)) => *new_length >= u32::from(*length),
         (T::Varchar(length), T::Varchar(new_length)) => new_length > length,
         (T::Char(_) | T::Varchar(_), T::String) => true,
         (T::Array(element), T::Array(new_element)) => is_same_or_wider(element, new_element),
-        (T::Map(key, value), T::Map(new_key, new_value)) => {
-            key == new_key && is_same_or_wider(value, new_value)
-        }
+        (T::Map(key, value), T::Map(new_key, new_value)) => key == new_key && is_same_or_wider(value, new_value),
         (T::Struct(fields), T::Struct(new_fields)) => fields.iter().all(|field| {
             new_fields
                 .iter()
@@ -472,28 +433,15 @@ mod tests {
             ("MAP<STRING, ARRAY<BIGINT>>", "map<string,array<bigint>>"),
             ("map<decimal(5,2),char(3)>", "map<decimal(5,2),char(3)>"),
             ("map<date, varchar(9)>", "map<date,varchar(9)>"),
-            (
-                "struct<a:int,b:array<string>>",
-                "struct<a:int,b:array<string>>",
-            ),
-            (
-                "struct<a:int, b:array<string>>",
-                "struct<a:int,b:array<string>>",
-            ),
+            ("struct<a:int,b:array<string>>", "struct<a:int,b:array<string>>"),
+            ("struct<a:int, b:array<string>>", "struct<a:int,b:array<string>>"),
             ("Struct<A:INT>", "struct<a:int>"),
-            (
-                "struct<_x : int , y1:struct<z:map<int,string>>>",
-                "struct<_x:int,y1:struct<z:map<int,string>>>",
-            ),
+            ("struct<_x : int , y1:struct<z:map<int,string>>>", "struct<_x:int,y1:struct<z:map<int,string>>>"),
             ("struct<int:int,map:string>", "struct<int:int,map:string>"),
         ];
         for (input, canonical) in cases {
             assert_eq!(parsed(input).to_string(), canonical, "input {input:?}");
-            assert_eq!(
-                parsed(canonical),
-                parsed(input),
-                "canonical form of {input:?}"
-            );
+            assert_eq!(parsed(canonical), parsed(input), "canonical form of {input:?}");
         }
     }
 
@@ -507,165 +455,51 @@ mod tests {
             ("strin", 0, "unknown type `strin`"),
             ("é", 0, "expected a type, found 'é'"),
             ("int>", 3, "expected end of input after the type, found '>'"),
-            (
-                "array<int>x",
-                10,
-                "expected end of input after the type, found 'x'",
-            ),
-            (
-                "array<int>>",
-                10,
-                "expected end of input after the type, found '>'",
-            ),
+            ("array<int>x", 10, "expected end of input after the type, found 'x'"),
+            ("array<int>>", 10, "expected end of input after the type, found '>'"),
             ("array", 5, "expected '<' after array, found end of input"),
             ("array<>", 6, "expected a type, found '>'"),
-            (
-                "array<int",
-                9,
-                "expected '>' after array element type, found end of input",
-            ),
-            (
-                "array<int,int>",
-                9,
-                "expected '>' after array element type, found ','",
-            ),
-            (
-                "map<string>",
-                10,
-                "expected ',' after map key type, found '>'",
-            ),
-            (
-                "map<string,int",
-                14,
-                "expected '>' after map value type, found end of input",
-            ),
-            (
-                "map<array<int>,int>",
-                4,
-                "map key must be a primitive type, found array<int>",
-            ),
-            (
-                "map< struct<a:int>,int>",
-                5,
-                "map key must be a primitive type",
-            ),
-            (
-                "map<map<int,int>,int>",
-                4,
-                "map key must be a primitive type",
-            ),
-            (
-                "decimal(10,2",
-                12,
-                "expected ')' after decimal scale, found end of input",
-            ),
-            (
-                "decimal(10",
-                10,
-                "expected ',' or ')' after decimal precision, found end of input",
-            ),
-            (
-                "decimal(10,-1)",
-                11,
-                "expected decimal scale, a number, found '-'",
-            ),
-            (
-                "decimal()",
-                8,
-                "expected decimal precision, a number, found ')'",
-            ),
-            (
-                "decimal(39,2)",
-                8,
-                "decimal precision must be between 1 and 38, found 39",
-            ),
-            (
-                "decimal(5,6)",
-                10,
-                "decimal scale must be between 0 and 5, found 6",
-            ),
-            (
-                "decimal(0,0)",
-                8,
-                "decimal precision must be between 1 and 38, found 0",
-            ),
-            (
-                "decimal(99999999999999999999,1)",
-                8,
-                "found 99999999999999999999",
-            ),
+            ("array<int", 9, "expected '>' after array element type, found end of input"),
+            ("array<int,int>", 9, "expected '>' after array element type, found ','"),
+            ("map<string>", 10, "expected ',' after map key type, found '>'"),
+            ("map<string,int", 14, "expected '>' after map value type, found end of input"),
+            ("map<array<int>,int>", 4, "map key must be a primitive type, found array<int>"),
+            ("map< struct<a:int>,int>", 5, "map key must be a primitive type"),
+            ("map<map<int,int>,int>", 4, "map key must be a primitive type"),
+            ("decimal(10,2", 12, "expected ')' after decimal scale, found end of input"),
+            ("decimal(10", 10, "expected ',' or ')' after decimal precision, found end of input"),
+            ("decimal(10,-1)", 11, "expected decimal scale, a number, found '-'"),
+            ("decimal()", 8, "expected decimal precision, a number, found ')'"),
+            ("decimal(39,2)", 8, "decimal precision must be between 1 and 38, found 39"),
+            ("decimal(5,6)", 10, "decimal scale must be between 0 and 5, found 6"),
+            ("decimal(0,0)", 8, "decimal precision must be between 1 and 38, found 0"),
+            ("decimal(99999999999999999999,1)", 8, "found 99999999999999999999"),
             ("varchar", 7, "expected '(' after varchar"),
-            (
-                "varchar(0)",
-                8,
-                "varchar length must be between 1 and 65535, found 0",
-            ),
-            (
-                "varchar(65536)",
-                8,
-                "varchar length must be between 1 and 65535, found 65536",
-            ),
+            ("varchar(0)", 8, "varchar length must be between 1 and 65535, found 0"),
+            ("varchar(65536)", 8, "varchar length must be between 1 and 65535, found 65536"),
             ("varchar(4294967296)", 8, "found 4294967296"),
-            (
-                "char(256)",
-                5,
-                "char length must be between 1 and 255, found 256",
-            ),
-            (
-                "char(0)",
-                5,
-                "char length must be between 1 and 255, found 0",
-            ),
+            ("char(256)", 5, "char length must be between 1 and 255, found 256"),
+            ("char(0)", 5, "char length must be between 1 and 255, found 0"),
             ("char(1.5)", 6, "expected ')' after char length, found '.'"),
             ("struct<>", 7, "expected a struct field name, found '>'"),
-            (
-                "struct<a int>",
-                9,
-                "expected ':' after struct field name `a`, found 'i'",
-            ),
-            (
-                "struct<1a:int>",
-                7,
-                "invalid struct field name: `1a` is not a valid column name",
-            ),
-            (
-                "struct<a-b:int>",
-                8,
-                "expected ':' after struct field name `a`, found '-'",
-            ),
-            (
-                "struct<a:int,A:string>",
-                13,
-                "duplicate struct field name `a`",
-            ),
-            (
-                "struct<a:int",
-                12,
-                "expected ',' or '>' after struct field type, found end of input",
-            ),
-            (
-                "struct<a:int,>",
-                13,
-                "expected a struct field name, found '>'",
-            ),
+            ("struct<a int>", 9, "expected ':' after struct field name `a`, found 'i'"),
+            ("struct<1a:int>", 7, "invalid struct field name: `1a` is not a valid column name"),
+            ("struct<a-b:int>", 8, "expected ':' after struct field name `a`, found '-'"),
+            ("struct<a:int,A:string>", 13, "duplicate struct field name `a`"),
+            ("struct<a:int", 12, "expected ',' or '>' after struct field type, found end of input"),
+            ("struct<a:int,>", 13, "expected a struct field name, found '>'"),
         ];
         for &(input, position, message) in cases {
             let error = ColumnType::parse(input).expect_err(input);
             assert_eq!(error.position, position, "position for {input:?}: {error}");
-            assert!(
-                error.message.contains(message),
-                "message for {input:?}: {error}"
-            );
+            assert!(error.message.contains(message), "message for {input:?}: {error}");
         }
     }
 
     #[test]
     fn a_parse_error_displays_its_position_then_its_message() {
         let error = ColumnType::parse("array<int").unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "at position 9: expected '>' after array element type, found end of input"
-        );
+        assert_eq!(error.to_string(), "at position 9: expected '>' after array element type, found end of input");
     }
 
     #[test]
@@ -691,14 +525,7 @@ mod tests {
 
     #[test]
     fn only_arrays_maps_and_structs_are_not_primitive() {
-        for primitive in [
-            "int",
-            "decimal(5,2)",
-            "char(3)",
-            "varchar(3)",
-            "date",
-            "binary",
-        ] {
+        for primitive in ["int", "decimal(5,2)", "char(3)", "varchar(3)", "date", "binary"] {
             assert!(parsed(primitive).is_primitive(), "{primitive}");
         }
         for container in ["array<int>", "map<int,int>", "struct<a:int>"] {
@@ -741,19 +568,11 @@ mod tests {
             ("struct<a:int,b:string>", "struct<b:string,a:int>", true),
             ("struct<a:int,b:string>", "struct<a:int>", false),
             ("struct<a:int>", "struct<b:int>", false),
-            (
-                "array<struct<a:int>>",
-                "array<struct<a:bigint,c:date>>",
-                true,
-            ),
+            ("array<struct<a:int>>", "array<struct<a:bigint,c:date>>", true),
             ("array<int>", "map<int,int>", false),
         ];
         for (old, new, widens) in cases {
-            assert_eq!(
-                is_widening(&parsed(old), &parsed(new)),
-                widens,
-                "{old} -> {new}"
-            );
+            assert_eq!(is_widening(&parsed(old), &parsed(new)), widens, "{old} -> {new}");
         }
     }
 
@@ -793,9 +612,7 @@ mod tests {
     fn arb_column_type() -> impl Strategy<Value = ColumnType> {
         arb_primitive().prop_recursive(5, 48, 4, |inner| {
             prop_oneof![
-                inner
-                    .clone()
-                    .prop_map(|element| ColumnType::Array(Box::new(element))),
+                inner.clone().prop_map(|element| ColumnType::Array(Box::new(element))),
                 (arb_primitive(), inner.clone())
                     .prop_map(|(key, value)| ColumnType::Map(Box::new(key), Box::new(value))),
                 arb_struct(inner),

@@ -37,9 +37,7 @@ impl ChangeClass {
 
     /// The class with this exact lower-case name.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::None, Self::Minor, Self::Major]
-            .into_iter()
-            .find(|class| class.as_str() == s)
+        [Self::None, Self::Minor, Self::Major].into_iter().find(|class| class.as_str() == s)
     }
 }
 
@@ -98,16 +96,7 @@ pub struct Change {
 
 impl Change {
     fn new(kind: ChangeKind, class: ChangeClass, message: String) -> Self {
-        Change {
-            kind,
-            table: None,
-            column: None,
-            field: None,
-            before: None,
-            after: None,
-            class,
-            message,
-        }
+        Change { kind, table: None, column: None, field: None, before: None, after: None, class, message }
     }
 
     fn in_table(mut self, table: &TableName) -> Self {
@@ -143,21 +132,13 @@ pub fn diff(old: &Snapshot, new: &Snapshot) -> Vec<Change> {
         match pair {
             (Some(old_table), Some(new_table)) => diff_table(old_table, new_table, &mut changes),
             (Some(_), None) => changes.push(
-                Change::new(
-                    ChangeKind::TableRemoved,
-                    ChangeClass::Major,
-                    format!("table `{name}` was removed"),
-                )
-                .in_table(name),
+                Change::new(ChangeKind::TableRemoved, ChangeClass::Major, format!("table `{name}` was removed"))
+                    .in_table(name),
             ),
             // Every entry has at least one side, so this is the added table.
             (None, _) => changes.push(
-                Change::new(
-                    ChangeKind::TableAdded,
-                    ChangeClass::Minor,
-                    format!("table `{name}` was added"),
-                )
-                .in_table(name),
+                Change::new(ChangeKind::TableAdded, ChangeClass::Minor, format!("table `{name}` was added"))
+                    .in_table(name),
             ),
         }
     }
@@ -166,11 +147,7 @@ pub fn diff(old: &Snapshot, new: &Snapshot) -> Vec<Change> {
 
 /// The strongest class among `changes`; `None` when there are none.
 pub fn classify(changes: &[Change]) -> ChangeClass {
-    changes
-        .iter()
-        .map(|change| change.class)
-        .max()
-        .unwrap_or(ChangeClass::None)
+    changes.iter().map(|change| change.class).max().unwrap_or(ChangeClass::None)
 }
 
 fn diff_metadata(old: &ProductMetadata, new: &ProductMetadata) -> Vec<Change> {
@@ -183,11 +160,7 @@ fn diff_metadata(old: &ProductMetadata, new: &ProductMetadata) -> Vec<Change> {
             field: Some(field.to_owned()),
             before: present(before),
             after: present(after),
-            ..Change::new(
-                ChangeKind::MetadataChanged,
-                ChangeClass::Minor,
-                format!("metadata field `{field}` changed"),
-            )
+            ..Change::new(ChangeKind::MetadataChanged, ChangeClass::Minor, format!("metadata field `{field}` changed"))
         })
         .collect()
 }
@@ -195,9 +168,7 @@ fn diff_metadata(old: &ProductMetadata, new: &ProductMetadata) -> Vec<Change> {
 fn diff_table(old: &Table, new: &Table, changes: &mut Vec<Change>) {
     let table = &new.name;
     let column_change = |kind, class, column: &ColumnName, message: String| {
-        Change::new(kind, class, message)
-            .in_table(table)
-            .on_column(column)
+        Change::new(kind, class, message).in_table(table).on_column(column)
     };
 
     if old.description != new.description {
@@ -212,22 +183,13 @@ fn diff_table(old: &Table, new: &Table, changes: &mut Vec<Change>) {
         );
     }
 
-    let old_columns: HashMap<&ColumnName, &Column> =
-        old.columns.iter().map(|c| (&c.name, c)).collect();
-    let new_columns: HashMap<&ColumnName, &Column> =
-        new.columns.iter().map(|c| (&c.name, c)).collect();
+    let old_columns: HashMap<&ColumnName, &Column> = old.columns.iter().map(|c| (&c.name, c)).collect();
+    let new_columns: HashMap<&ColumnName, &Column> = new.columns.iter().map(|c| (&c.name, c)).collect();
     // Columns in both, in their new order.
-    let kept: Vec<(&Column, &Column)> = new
-        .columns
-        .iter()
-        .filter_map(|after| old_columns.get(&after.name).map(|before| (*before, after)))
-        .collect();
+    let kept: Vec<(&Column, &Column)> =
+        new.columns.iter().filter_map(|after| old_columns.get(&after.name).map(|before| (*before, after))).collect();
 
-    for removed in old
-        .columns
-        .iter()
-        .filter(|c| !new_columns.contains_key(&c.name))
-    {
+    for removed in old.columns.iter().filter(|c| !new_columns.contains_key(&c.name)) {
         let name = &removed.name;
         changes.push(column_change(
             ChangeKind::ColumnRemoved,
@@ -237,17 +199,10 @@ fn diff_table(old: &Table, new: &Table, changes: &mut Vec<Change>) {
         ));
     }
 
-    for added in new
-        .columns
-        .iter()
-        .filter(|c| !old_columns.contains_key(&c.name))
-    {
+    for added in new.columns.iter().filter(|c| !old_columns.contains_key(&c.name)) {
         let name = &added.name;
-        let (class, nullability) = if added.nullable {
-            (ChangeClass::Minor, "nullable")
-        } else {
-            (ChangeClass::Major, "not-nullable")
-        };
+        let (class, nullability) =
+            if added.nullable { (ChangeClass::Minor, "nullable") } else { (ChangeClass::Major, "not-nullable") };
         changes.push(column_change(
             ChangeKind::ColumnAdded,
             class,
@@ -260,32 +215,17 @@ fn diff_table(old: &Table, new: &Table, changes: &mut Vec<Change>) {
         let name = &after.name;
         let (from, to) = (before.ty.to_string(), after.ty.to_string());
         let (class, message) = if is_widening(&before.ty, &after.ty) {
-            (
-                ChangeClass::Minor,
-                format!("column `{name}` of table `{table}` was widened from {from} to {to}"),
-            )
+            (ChangeClass::Minor, format!("column `{name}` of table `{table}` was widened from {from} to {to}"))
         } else {
-            (
-                ChangeClass::Major,
-                format!("column `{name}` of table `{table}` changed type from {from} to {to}"),
-            )
+            (ChangeClass::Major, format!("column `{name}` of table `{table}` changed type from {from} to {to}"))
         };
-        changes.push(
-            column_change(ChangeKind::ColumnTypeChanged, class, name, message)
-                .with_values(from, to),
-        );
+        changes.push(column_change(ChangeKind::ColumnTypeChanged, class, name, message).with_values(from, to));
     }
 
-    for (before, after) in kept
-        .iter()
-        .filter(|(before, after)| before.nullable != after.nullable)
-    {
+    for (before, after) in kept.iter().filter(|(before, after)| before.nullable != after.nullable) {
         let name = &after.name;
-        let (class, became) = if after.nullable {
-            (ChangeClass::Minor, "nullable")
-        } else {
-            (ChangeClass::Major, "not nullable")
-        };
+        let (class, became) =
+            if after.nullable { (ChangeClass::Minor, "nullable") } else { (ChangeClass::Major, "not nullable") };
         changes.push(
             column_change(
                 ChangeKind::ColumnNullabilityChanged,
@@ -297,10 +237,7 @@ fn diff_table(old: &Table, new: &Table, changes: &mut Vec<Change>) {
         );
     }
 
-    for (before, after) in kept
-        .iter()
-        .filter(|(before, after)| before.description != after.description)
-    {
+    for (before, after) in kept.iter().filter(|(before, after)| before.description != after.description) {
         let name = &after.name;
         changes.push(
             column_change(
@@ -313,18 +250,10 @@ fn diff_table(old: &Table, new: &Table, changes: &mut Vec<Change>) {
         );
     }
 
-    let kept_in_old_order = old
-        .columns
-        .iter()
-        .filter(|c| new_columns.contains_key(&c.name))
-        .map(|c| &c.name);
+    let kept_in_old_order = old.columns.iter().filter(|c| new_columns.contains_key(&c.name)).map(|c| &c.name);
     if !kept_in_old_order.eq(kept.iter().map(|(_, after)| &after.name)) {
-        let order = |columns: &[Column]| -> Vec<Value> {
-            columns
-                .iter()
-                .map(|c| Value::from(c.name.as_str()))
-                .collect()
-        };
+        let order =
+            |columns: &[Column]| -> Vec<Value> { columns.iter().map(|c| Value::from(c.name.as_str())).collect() };
         changes.push(
             Change::new(
                 ChangeKind::ColumnsReordered,
@@ -355,11 +284,7 @@ mod tests {
     }
 
     fn table(name: &str, columns: Vec<Column>) -> Table {
-        Table {
-            name: TableName::parse(name).unwrap(),
-            description: format!("the {name} table"),
-            columns,
-        }
+        Table { name: TableName::parse(name).unwrap(), description: format!("the {name} table"), columns }
     }
 
     fn metadata() -> ProductMetadata {
@@ -384,14 +309,7 @@ mod tests {
         Snapshot {
             metadata: metadata(),
             tables: vec![
-                table(
-                    "t1",
-                    vec![
-                        column("a", "int", true),
-                        column("b", "string", false),
-                        column("c", "date", true),
-                    ],
-                ),
+                table("t1", vec![column("a", "int", true), column("b", "string", false), column("c", "date", true)]),
                 table("t2", vec![column("id", "bigint", false)]),
             ],
         }
@@ -402,11 +320,7 @@ mod tests {
     }
 
     fn t1_column<'a>(snapshot: &'a mut Snapshot, name: &str) -> &'a mut Column {
-        t1(snapshot)
-            .columns
-            .iter_mut()
-            .find(|c| c.name.as_str() == name)
-            .unwrap()
+        t1(snapshot).columns.iter_mut().find(|c| c.name.as_str() == name).unwrap()
     }
 
     fn kinds(changes: &[Change]) -> Vec<ChangeKind> {
@@ -537,12 +451,7 @@ mod tests {
                 kinds: &[ColumnsReordered],
                 class: Minor,
             },
-            Row {
-                change: "nothing changed",
-                edit: |_| {},
-                kinds: &[],
-                class: ChangeClass::None,
-            },
+            Row { change: "nothing changed", edit: |_| {}, kinds: &[], class: ChangeClass::None },
         ];
         for row in rows {
             let old = base();
@@ -590,11 +499,7 @@ mod tests {
             let mut new = old.clone();
             t1_column(&mut new, "a").ty = ColumnType::parse(to).unwrap();
             let changes = diff(&old, &new);
-            assert_eq!(
-                kinds(&changes),
-                [ChangeKind::ColumnTypeChanged],
-                "{from} -> {to}"
-            );
+            assert_eq!(kinds(&changes), [ChangeKind::ColumnTypeChanged], "{from} -> {to}");
             let change = &changes[0];
             assert_eq!(change.class, class, "{from} -> {to}");
             assert_eq!(change.column.as_deref(), Some("a"));
@@ -611,19 +516,12 @@ mod tests {
         new.metadata.retention_period = 30;
         let changes = diff(&old, &new);
         let fields: Vec<_> = changes.iter().map(|c| c.field.as_deref()).collect();
-        assert_eq!(
-            fields,
-            [Some("dataProductMaintainer"), Some("retentionPeriod")]
-        );
+        assert_eq!(fields, [Some("dataProductMaintainer"), Some("retentionPeriod")]);
         assert_eq!(changes[0].before, None);
         assert_eq!(changes[0].after, Some(json!("m@example.com")));
         assert_eq!(changes[1].before, Some(json!(365)));
         assert_eq!(changes[1].after, Some(json!(30)));
-        assert!(
-            changes
-                .iter()
-                .all(|c| c.table.is_none() && c.column.is_none())
-        );
+        assert!(changes.iter().all(|c| c.table.is_none() && c.column.is_none()));
     }
 
     #[test]
@@ -633,27 +531,17 @@ mod tests {
         new.tables.reverse();
         new.tables.retain(|t| t.name.as_str() != "t2");
         new.tables.push(table("t0", vec![column("x", "int", true)]));
-        let t1 = new
-            .tables
-            .iter_mut()
-            .find(|t| t.name.as_str() == "t1")
-            .unwrap();
+        let t1 = new.tables.iter_mut().find(|t| t.name.as_str() == "t1").unwrap();
         t1.description = "Other".to_owned();
         t1.columns = vec![
             column("z", "int", true),
-            Column {
-                description: "Other".to_owned(),
-                ..column("c", "date", false)
-            },
+            Column { description: "Other".to_owned(), ..column("c", "date", false) },
             column("a", "bigint", true),
         ];
         new.metadata.email = "new@example.com".to_owned();
         new.metadata.description = "Other".to_owned();
 
-        let summary: Vec<_> = diff(&old, &new)
-            .into_iter()
-            .map(|c| (c.kind, c.field.or(c.table), c.column))
-            .collect();
+        let summary: Vec<_> = diff(&old, &new).into_iter().map(|c| (c.kind, c.field.or(c.table), c.column)).collect();
         let s = |v: &str| Some(v.to_owned());
         use ChangeKind::*;
         assert_eq!(
@@ -735,11 +623,7 @@ mod tests {
 
     #[test]
     fn kinds_render_as_their_wire_names() {
-        for kind in [
-            ChangeKind::MetadataChanged,
-            ChangeKind::ColumnsReordered,
-            ChangeKind::ColumnNullabilityChanged,
-        ] {
+        for kind in [ChangeKind::MetadataChanged, ChangeKind::ColumnsReordered, ChangeKind::ColumnNullabilityChanged] {
             assert_eq!(serde_json::to_value(kind).unwrap(), json!(kind.as_str()));
         }
     }
@@ -768,17 +652,14 @@ mod tests {
     }
 
     fn arb_column(name: String) -> impl Strategy<Value = Column> {
-        (
-            arb_type(),
-            prop::sample::select(&["x", "y"][..]),
-            any::<bool>(),
-        )
-            .prop_map(move |(ty, description, nullable)| Column {
+        (arb_type(), prop::sample::select(&["x", "y"][..]), any::<bool>()).prop_map(
+            move |(ty, description, nullable)| Column {
                 name: ColumnName::parse(&name).unwrap(),
                 ty,
                 description: description.to_owned(),
                 nullable,
-            })
+            },
+        )
     }
 
     prop_compose! {

@@ -34,14 +34,7 @@ impl ProductStatus {
 
     /// The status with this exact lower-case name.
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Draft,
-            Self::Published,
-            Self::Deprecated,
-            Self::Retired,
-        ]
-        .into_iter()
-        .find(|status| status.as_str() == s)
+        [Self::Draft, Self::Published, Self::Deprecated, Self::Retired].into_iter().find(|status| status.as_str() == s)
     }
 }
 
@@ -71,30 +64,14 @@ impl ProductMetadata {
     /// Every field, in declaration order, by its camelCase wire name with its
     /// JSON value (an absent optional is `Value::Null`, tags an object).
     pub fn fields_json(&self) -> Vec<(&'static str, Value)> {
-        let tags = self
-            .tags
-            .iter()
-            .map(|(key, value)| (key.clone(), Value::from(value.as_str())))
-            .collect();
+        let tags = self.tags.iter().map(|(key, value)| (key.clone(), Value::from(value.as_str()))).collect();
         vec![
             ("description", Value::from(self.description.as_str())),
             ("domain", Value::from(self.domain.as_str())),
-            (
-                "dataProductOwner",
-                Value::from(self.data_product_owner.as_str()),
-            ),
-            (
-                "dataProductOwnerDisplayName",
-                Value::from(self.data_product_owner_display_name.as_str()),
-            ),
-            (
-                "dataProductMaintainer",
-                Value::from(self.data_product_maintainer.clone()),
-            ),
-            (
-                "dataProductMaintainerDisplayName",
-                Value::from(self.data_product_maintainer_display_name.clone()),
-            ),
+            ("dataProductOwner", Value::from(self.data_product_owner.as_str())),
+            ("dataProductOwnerDisplayName", Value::from(self.data_product_owner_display_name.as_str())),
+            ("dataProductMaintainer", Value::from(self.data_product_maintainer.clone())),
+            ("dataProductMaintainerDisplayName", Value::from(self.data_product_maintainer_display_name.clone())),
             ("email", Value::from(self.email.as_str())),
             ("status", Value::from(self.status.as_str())),
             ("retentionPeriod", Value::from(self.retention_period)),
@@ -153,17 +130,11 @@ mod tests {
 
     #[test]
     fn statuses_parse_and_render_by_their_lower_case_names() {
-        for status in [
-            ProductStatus::Draft,
-            ProductStatus::Published,
-            ProductStatus::Deprecated,
-            ProductStatus::Retired,
-        ] {
+        for status in
+            [ProductStatus::Draft, ProductStatus::Published, ProductStatus::Deprecated, ProductStatus::Retired]
+        {
             assert_eq!(ProductStatus::parse(status.as_str()), Some(status));
-            assert_eq!(
-                serde_json::to_value(status).unwrap(),
-                json!(status.as_str())
-            );
+            assert_eq!(serde_json::to_value(status).unwrap(), json!(status.as_str()));
         }
         assert_eq!(ProductStatus::parse("Draft"), None);
         assert_eq!(ProductStatus::default(), ProductStatus::Draft);
@@ -195,11 +166,7 @@ mod tests {
         let serialized = serde_json::to_value(&metadata).unwrap();
         assert_eq!(fields.len(), 12);
         for (name, value) in &fields {
-            assert_eq!(
-                serialized.get(*name).unwrap_or(&Value::Null),
-                value,
-                "{name}"
-            );
+            assert_eq!(serialized.get(*name).unwrap_or(&Value::Null), value, "{name}");
         }
         assert_eq!(fields[4], ("dataProductMaintainer", Value::Null));
         assert_eq!(fields[10], ("dpiaLocation", json!("https://dpia")));

@@ -20,9 +20,7 @@ pub struct PublicId {
 impl PublicId {
     pub fn parse(s: &str) -> Result<PublicId, IdError> {
         let invalid = |reason: String| IdError(format!("`{s}` is not a valid public ID: {reason}"));
-        let rest = s
-            .strip_prefix("dp:")
-            .ok_or_else(|| invalid("it must start with `dp:`".to_owned()))?;
+        let rest = s.strip_prefix("dp:").ok_or_else(|| invalid("it must start with `dp:`".to_owned()))?;
         let segments: Vec<&str> = rest.split(':').collect();
         let product = ProductName::parse(segments[0]).map_err(|e| invalid(e.to_string()))?;
         let (selector, table) = match segments[1..] {
@@ -40,25 +38,18 @@ impl PublicId {
             },
             [version, table] => {
                 let selector = VersionSelector::parse_in_id(version).ok_or_else(|| {
-                    invalid(format!(
-                        "`{version}` is not a version: expected v<major> or v<major>.<minor>"
-                    ))
+                    invalid(format!("`{version}` is not a version: expected v<major> or v<major>.<minor>"))
                 })?;
                 let table = TableName::parse(table).map_err(|e| invalid(e.to_string()))?;
                 (selector, Some(table))
             }
             _ => {
                 return Err(invalid(
-                    "it has too many `:`-separated parts (at most dp:<name>:<version>:<table>)"
-                        .to_owned(),
+                    "it has too many `:`-separated parts (at most dp:<name>:<version>:<table>)".to_owned(),
                 ));
             }
         };
-        Ok(PublicId {
-            product,
-            selector,
-            table,
-        })
+        Ok(PublicId { product, selector, table })
     }
 }
 
@@ -109,10 +100,7 @@ mod tests {
             ("dp:x_y:v1", id("x_y", VersionSelector::Major(1), None)),
             ("dp:x_y:t1", id("x_y", VersionSelector::Latest, Some("t1"))),
             ("dp:x_y:v1.2:t1", id("x_y", v1_2, Some("t1"))),
-            (
-                "dp:x_y:v1:t1",
-                id("x_y", VersionSelector::Major(1), Some("t1")),
-            ),
+            ("dp:x_y:v1:t1", id("x_y", VersionSelector::Major(1), Some("t1"))),
         ];
         for (input, expected) in cases {
             let parsed = PublicId::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));

@@ -24,23 +24,15 @@ impl Version {
     pub fn parse(s: &str) -> Result<Version, VersionError> {
         match s.strip_prefix('v').and_then(parse_numbers) {
             Some(VersionSelector::Exact(version)) => Ok(version),
-            _ => Err(VersionError(format!(
-                "`{s}` is not a version: expected v<major>.<minor>, e.g. v1.2"
-            ))),
+            _ => Err(VersionError(format!("`{s}` is not a version: expected v<major>.<minor>, e.g. v1.2"))),
         }
     }
 
     /// The version a change of `class` makes: major -> v(M+1).0, minor -> vM.(m+1), none -> self.
     pub fn next(self, class: ChangeClass) -> Version {
         match class {
-            ChangeClass::Major => Version {
-                major: self.major + 1,
-                minor: 0,
-            },
-            ChangeClass::Minor => Version {
-                minor: self.minor + 1,
-                ..self
-            },
+            ChangeClass::Major => Version { major: self.major + 1, minor: 0 },
+            ChangeClass::Minor => Version { minor: self.minor + 1, ..self },
             ChangeClass::None => self,
         }
     }
@@ -113,10 +105,9 @@ impl std::error::Error for VersionError {}
 /// `M.m` as an exact version or `M` as a major, after any `v`.
 fn parse_numbers(s: &str) -> Option<VersionSelector> {
     match s.split_once('.') {
-        Some((major, minor)) => Some(VersionSelector::Exact(Version {
-            major: parse_number(major)?,
-            minor: parse_number(minor)?,
-        })),
+        Some((major, minor)) => {
+            Some(VersionSelector::Exact(Version { major: parse_number(major)?, minor: parse_number(minor)? }))
+        }
         None => parse_number(s).map(VersionSelector::Major),
     }
 }
@@ -229,10 +220,7 @@ mod tests {
             "v1.4294967296",
             "v 1",
         ] {
-            assert!(
-                VersionSelector::parse(bad).is_err(),
-                "{bad:?} should be refused"
-            );
+            assert!(VersionSelector::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }
 
@@ -252,14 +240,8 @@ mod tests {
 
     #[test]
     fn inside_an_id_a_selector_needs_its_v() {
-        assert_eq!(
-            VersionSelector::parse_in_id("v1.2"),
-            Some(VersionSelector::Exact(version(1, 2)))
-        );
-        assert_eq!(
-            VersionSelector::parse_in_id("v7"),
-            Some(VersionSelector::Major(7))
-        );
+        assert_eq!(VersionSelector::parse_in_id("v1.2"), Some(VersionSelector::Exact(version(1, 2))));
+        assert_eq!(VersionSelector::parse_in_id("v7"), Some(VersionSelector::Major(7)));
         for bad in ["1.2", "1", "latest", "vlatest", "v", "v1.x", "v1x"] {
             assert_eq!(VersionSelector::parse_in_id(bad), None, "{bad:?}");
         }

@@ -99,3 +99,55 @@ pub mod table_schemas {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// One entry of the change feed; `seq` orders the feed.
+pub mod events {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "events")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub seq: i64,
+        pub id: String,
+        pub event_type: String,
+        pub data_product: String,
+        pub version: Option<String>,
+        pub table_name: Option<String>,
+        pub occurred_at: DateTimeUtc,
+        pub actor: String,
+        pub data: Json,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A claimed idempotency key and, once finished, the response to replay.
+pub mod idempotency_keys {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "idempotency_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub principal: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        pub fingerprint: String,
+        pub state: String,
+        pub locked_until: DateTimeUtc,
+        pub response_status: Option<i32>,
+        pub response_headers: Option<Json>,
+        pub response_body: Option<String>,
+        pub created_at: DateTimeUtc,
+        pub expires_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

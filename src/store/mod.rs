@@ -9,7 +9,9 @@ use std::{path::Path, sync::Arc, time::Duration};
 use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use crate::events::Notifier;
 
 /// The database and how writes are serialised on it.
 #[derive(Clone)]
@@ -17,6 +19,8 @@ pub struct Db {
     pub conn: DatabaseConnection,
     /// SQLite allows one writer at a time; taking this before `BEGIN` avoids busy errors.
     sqlite_writer: Option<Arc<Mutex<()>>>,
+    /// Wakes feed readers when events commit.
+    pub feed: Notifier,
 }
 
 impl Db {
@@ -38,12 +42,12 @@ impl Db {
         let conn = Database::connect(opts)
             .await
             .with_context(|| format!("cannot connect to the database at {}", redact(url)))?;
-        let sqlite_writer =
-            (conn.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        Ok(Db {
-            conn,
-            sqlite_writer,
-        })
+        let sqlite_writer = (conn.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        let feed = Notifier::default();
+        if conn.get_database_backend() == DbBackend::Postgres {
+            feed.listen_postgres(conn.get_postgres_connection_pool().clone());
+        }
+        Ok(Db { conn, sqlite_writer, feed })
     }
 
     /// The default embedded database under `data_dir`.
@@ -56,17 +60,15 @@ impl Db {
     }
 
     /// Held for the length of a write transaction.
-    pub async fn writer(&self) -> Option<MutexGuard<'_, ()>> {
+    pub async fn writer(&self) -> Option<OwnedMutexGuard<()>> {
         match &self.sqlite_writer {
-            Some(lock) => Some(lock.lock().await),
+            Some(lock) => Some(lock.clone().lock_owned().await),
             None => None,
         }
     }
 
     pub async fn migrate_up(&self) -> anyhow::Result<()> {
-        Migrator::up(&self.conn, None)
-            .await
-            .context("applying migrations")
+        Migrator::up(&self.conn, None).await.context("applying migrations")
     }
 
     /// True when the database answers and every migration is applied.

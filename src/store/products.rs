@@ -3,14 +3,12 @@
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{LikeExpr, Query},
 };
 
 use super::entities::{
-    data_product_tags as tags, data_product_versions as versions, data_products as products,
-    table_schemas as tables,
+    data_product_tags as tags, data_product_versions as versions, data_products as products, table_schemas as tables,
 };
 
 pub use products::Model as ProductRow;
@@ -47,10 +45,7 @@ pub async fn find_product(
 
 /// The product row, locked until the transaction ends (PostgreSQL `FOR UPDATE`;
 /// SQLite has a single writer already).
-pub async fn lock_product(
-    conn: &impl ConnectionTrait,
-    name: &str,
-) -> Result<Option<ProductRow>, DbErr> {
+pub async fn lock_product(conn: &impl ConnectionTrait, name: &str) -> Result<Option<ProductRow>, DbErr> {
     let q = products::Entity::find().filter(products::Column::Name.eq(name));
     if conn.get_database_backend() == DbBackend::Postgres {
         q.lock_exclusive().one(conn).await
@@ -59,24 +54,15 @@ pub async fn lock_product(
     }
 }
 
-pub async fn insert_product(
-    conn: &impl ConnectionTrait,
-    row: products::ActiveModel,
-) -> Result<ProductRow, DbErr> {
+pub async fn insert_product(conn: &impl ConnectionTrait, row: products::ActiveModel) -> Result<ProductRow, DbErr> {
     row.insert(conn).await
 }
 
-pub async fn update_product(
-    conn: &impl ConnectionTrait,
-    row: products::ActiveModel,
-) -> Result<ProductRow, DbErr> {
+pub async fn update_product(conn: &impl ConnectionTrait, row: products::ActiveModel) -> Result<ProductRow, DbErr> {
     row.update(conn).await
 }
 
-pub async fn insert_version(
-    conn: &impl ConnectionTrait,
-    row: versions::ActiveModel,
-) -> Result<VersionRow, DbErr> {
+pub async fn insert_version(conn: &impl ConnectionTrait, row: versions::ActiveModel) -> Result<VersionRow, DbErr> {
     row.insert(conn).await
 }
 
@@ -89,15 +75,13 @@ pub async fn insert_tables(
     if rows.is_empty() {
         return Ok(());
     }
-    let models = rows
-        .into_iter()
-        .map(|(name, description, columns)| tables::ActiveModel {
-            version_id: Set(version_id),
-            name: Set(name),
-            description: Set(description),
-            columns: Set(columns),
-            ..Default::default()
-        });
+    let models = rows.into_iter().map(|(name, description, columns)| tables::ActiveModel {
+        version_id: Set(version_id),
+        name: Set(name),
+        description: Set(description),
+        columns: Set(columns),
+        ..Default::default()
+    });
     tables::Entity::insert_many(models).exec(conn).await?;
     Ok(())
 }
@@ -108,17 +92,10 @@ pub async fn replace_tags(
     product_id: i64,
     new_tags: impl IntoIterator<Item = (String, String)>,
 ) -> Result<(), DbErr> {
-    tags::Entity::delete_many()
-        .filter(tags::Column::ProductId.eq(product_id))
-        .exec(conn)
-        .await?;
+    tags::Entity::delete_many().filter(tags::Column::ProductId.eq(product_id)).exec(conn).await?;
     let models: Vec<_> = new_tags
         .into_iter()
-        .map(|(key, value)| tags::ActiveModel {
-            product_id: Set(product_id),
-            key: Set(key),
-            value: Set(value),
-        })
+        .map(|(key, value)| tags::ActiveModel { product_id: Set(product_id), key: Set(key), value: Set(value) })
         .collect();
     if !models.is_empty() {
         tags::Entity::insert_many(models).exec(conn).await?;
@@ -161,9 +138,7 @@ pub async fn list_products(
     }
     if let Some(key) = &filter.tag_key {
         let mut sub = Query::select();
-        sub.column(tags::Column::ProductId)
-            .from(tags::Entity)
-            .and_where(tags::Column::Key.eq(key.as_str()));
+        sub.column(tags::Column::ProductId).from(tags::Entity).and_where(tags::Column::Key.eq(key.as_str()));
         if let Some(value) = &filter.tag_value {
             sub.and_where(tags::Column::Value.eq(value.as_str()));
         }
@@ -180,12 +155,7 @@ pub async fn list_products(
     if let Some(after) = &filter.after_name {
         cond = cond.add(products::Column::Name.gt(after.as_str()));
     }
-    products::Entity::find()
-        .filter(cond)
-        .order_by_asc(products::Column::Name)
-        .limit(limit)
-        .all(conn)
-        .await
+    products::Entity::find().filter(cond).order_by_asc(products::Column::Name).limit(limit).all(conn).await
 }
 
 pub async fn find_version(
@@ -203,10 +173,7 @@ pub async fn find_version(
     q.order_by_desc(versions::Column::Minor).one(conn).await
 }
 
-pub async fn version_by_id(
-    conn: &impl ConnectionTrait,
-    id: i64,
-) -> Result<Option<VersionRow>, DbErr> {
+pub async fn version_by_id(conn: &impl ConnectionTrait, id: i64) -> Result<Option<VersionRow>, DbErr> {
     versions::Entity::find_by_id(id).one(conn).await
 }
 
@@ -220,11 +187,9 @@ pub async fn list_versions(
     let mut cond = Condition::all().add(versions::Column::ProductId.eq(product_id));
     if let Some((major, minor)) = before {
         cond = cond.add(
-            Condition::any().add(versions::Column::Major.lt(major)).add(
-                Condition::all()
-                    .add(versions::Column::Major.eq(major))
-                    .add(versions::Column::Minor.lt(minor)),
-            ),
+            Condition::any()
+                .add(versions::Column::Major.lt(major))
+                .add(Condition::all().add(versions::Column::Major.eq(major)).add(versions::Column::Minor.lt(minor))),
         );
     }
     versions::Entity::find()
@@ -237,10 +202,7 @@ pub async fn list_versions(
 }
 
 /// The tables of one version, ordered by name.
-pub async fn version_tables(
-    conn: &impl ConnectionTrait,
-    version_id: i64,
-) -> Result<Vec<TableRow>, DbErr> {
+pub async fn version_tables(conn: &impl ConnectionTrait, version_id: i64) -> Result<Vec<TableRow>, DbErr> {
     tables::Entity::find()
         .filter(tables::Column::VersionId.eq(version_id))
         .order_by_asc(tables::Column::Name)
@@ -262,8 +224,6 @@ pub async fn version_table(
 
 /// Removes a product and, by cascade, every version, table and tag of it.
 pub async fn purge_product(conn: &impl ConnectionTrait, product_id: i64) -> Result<(), DbErr> {
-    products::Entity::delete_by_id(product_id)
-        .exec(conn)
-        .await?;
+    products::Entity::delete_by_id(product_id).exec(conn).await?;
     Ok(())
 }

@@ -1,0 +1,371 @@
+//! Idempotency keys (draft-ietf-httpapi-idempotency-key-header): a retried write is never
+//! applied twice. A key is claimed (scope: principal + key) before the handler runs; the
+//! handler stores its 2xx response in the same transaction as the change, so a crash can
+//! never leave a change without its stored answer. Deterministic refusals (409, 412) are
+//! stored after the fact; every other answer releases the key so a retry runs again.
+use std::time::Duration;
+
+use chrono::Utc;
+use poem::{
+    Endpoint, FromRequest, IntoResponse, Request, RequestBody, Response,
+    http::{HeaderName, HeaderValue, Method, StatusCode, header},
+};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, sea_query::OnConflict};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    error::{Problem, ProblemType},
+    store::{Db, entities::idempotency_keys as keys},
+};
+
+/// The request header.
+pub const HEADER: &str = "Idempotency-Key";
+/// Set on a replayed answer.
+pub const REPLAYED: &str = "Idempotent-Replayed";
+/// How long a claim may run before another request may take it over (a crashed replica).
+const LEASE: Duration = Duration::from_secs(60);
+
+/// Parses a key: 1..=255 printable ASCII, or the same inside sf-string quotes.
+pub fn parse_key(raw: &[u8]) -> Result<String, String> {
+    let text = std::str::from_utf8(raw).map_err(|_| "must be printable ASCII".to_owned())?;
+    let inner = match text.strip_prefix('"') {
+        Some(rest) => rest.strip_suffix('"').ok_or_else(|| "a quoted key must end with a quote".to_owned())?,
+        None => text,
+    };
+    if inner.is_empty() || inner.len() > 255 {
+        return Err("must be 1 to 255 characters".to_owned());
+    }
+    if !inner.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+        return Err("must be printable ASCII".to_owned());
+    }
+    if text.starts_with('"') && inner.contains(['"', '\\']) {
+        return Err("a quoted key may not contain quotes or backslashes".to_owned());
+    }
+    Ok(inner.to_owned())
+}
+
+/// JSON with object keys sorted and no insignificant whitespace.
+fn canonical_json(value: &serde_json::Value) -> String {
+    // serde_json's Map is a BTreeMap (no `preserve_order` feature), so keys come out sorted.
+    value.to_string()
+}
+
+/// sha256 of method, path, query and the canonical JSON of the body (raw bytes when not JSON).
+pub fn fingerprint(method: &Method, path: &str, query: &str, body: &[u8]) -> String {
+    let mut h = Sha256::new();
+    for part in [method.as_str(), path, query] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(v) => h.update(canonical_json(&v).as_bytes()),
+        Err(_) => h.update(body),
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A response as stored for replay.
+#[derive(Debug, Clone)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl StoredResponse {
+    /// A JSON answer with the headers that matter (Location, ETag).
+    pub fn json(status: u16, body: &impl poem_openapi::types::ToJSON, headers: &[(&str, &str)]) -> Self {
+        let mut all = vec![("content-type".to_owned(), "application/json; charset=utf-8".to_owned())];
+        all.extend(headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), (*v).to_owned())));
+        StoredResponse { status, headers: all, body: body.to_json_string() }
+    }
+
+    pub fn empty(status: u16) -> Self {
+        StoredResponse { status, headers: Vec::new(), body: String::new() }
+    }
+
+    fn replay(&self) -> Response {
+        let mut resp = Response::builder()
+            .status(StatusCode::from_u16(self.status).unwrap_or(StatusCode::OK))
+            .body(self.body.clone());
+        for (k, v) in &self.headers {
+            if let (Ok(k), Ok(v)) = (HeaderName::try_from(k.as_str()), HeaderValue::from_str(v)) {
+                resp.headers_mut().insert(k, v);
+            }
+        }
+        resp.headers_mut().insert(REPLAYED, HeaderValue::from_static("true"));
+        resp
+    }
+}
+
+/// A key this request holds; handlers store their answer with it before committing.
+#[derive(Debug, Clone)]
+pub struct ClaimedKey {
+    pub principal: String,
+    pub key: String,
+}
+
+/// The claimed key of this request, if it sent one.
+#[derive(Debug, Clone, Default)]
+pub struct Idem(pub Option<ClaimedKey>);
+
+impl Idem {
+    /// What to store with the change, built only when a key is held.
+    pub fn store(&self, response: impl FnOnce() -> StoredResponse) -> Option<(ClaimedKey, StoredResponse)> {
+        self.0.clone().map(|k| (k, response()))
+    }
+}
+
+impl<'a> FromRequest<'a> for Idem {
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        Ok(Idem(req.extensions().get::<ClaimedKey>().cloned()))
+    }
+}
+
+/// Marks a claimed key finished with its answer, inside the caller's transaction.
+pub async fn complete(conn: &impl ConnectionTrait, key: &ClaimedKey, response: &StoredResponse) -> Result<(), DbErr> {
+    let headers = serde_json::to_value(&response.headers).unwrap_or_default();
+    keys::Entity::update_many()
+        .col_expr(keys::Column::State, "done".into())
+        .col_expr(keys::Column::ResponseStatus, i32::from(response.status).into())
+        .col_expr(keys::Column::ResponseHeaders, headers.into())
+        .col_expr(keys::Column::ResponseBody, response.body.clone().into())
+        .filter(keys::Column::Principal.eq(key.principal.as_str()))
+        .filter(keys::Column::Key.eq(key.key.as_str()))
+        .filter(keys::Column::State.eq("running"))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// The outcome of claiming a key.
+#[derive(Debug)]
+pub enum Claim {
+    Claimed,
+    Replay(StoredResponse),
+    InProgress,
+    Mismatch,
+}
+
+/// Claims `key` for `principal` (the scope), or says why not.
+pub async fn claim(db: &Db, principal: &str, key: &str, fingerprint: &str, ttl: Duration) -> Result<Claim, DbErr> {
+    let _writer = db.writer().await;
+    let now = Utc::now();
+    let row = keys::ActiveModel {
+        principal: Set(principal.to_owned()),
+        key: Set(key.to_owned()),
+        fingerprint: Set(fingerprint.to_owned()),
+        state: Set("running".to_owned()),
+        locked_until: Set(now + LEASE),
+        response_status: Set(None),
+        response_headers: Set(None),
+        response_body: Set(None),
+        created_at: Set(now),
+        expires_at: Set(now + ttl),
+    };
+    for _ in 0..3 {
+        let inserted = keys::Entity::insert(row.clone())
+            .on_conflict(OnConflict::columns([keys::Column::Principal, keys::Column::Key]).do_nothing().to_owned())
+            .exec_without_returning(&db.conn)
+            .await?;
+        if inserted == 1 {
+            return Ok(Claim::Claimed);
+        }
+        let Some(existing) = keys::Entity::find_by_id((principal.to_owned(), key.to_owned())).one(&db.conn).await?
+        else {
+            continue; // expired and purged meanwhile: claim again
+        };
+        if existing.expires_at <= now {
+            // An expired key counts as unused at once.
+            delete_if(db, principal, key, keys::Column::ExpiresAt.lte(now)).await?;
+            continue;
+        }
+        if existing.fingerprint != fingerprint {
+            return Ok(Claim::Mismatch);
+        }
+        if existing.state == "done" {
+            let headers: Vec<(String, String)> =
+                existing.response_headers.and_then(|h| serde_json::from_value(h).ok()).unwrap_or_default();
+            return Ok(Claim::Replay(StoredResponse {
+                status: existing.response_status.unwrap_or(200) as u16,
+                headers,
+                body: existing.response_body.unwrap_or_default(),
+            }));
+        }
+        if existing.locked_until > now {
+            return Ok(Claim::InProgress);
+        }
+        // The request holding it died: take the claim over.
+        let taken = keys::Entity::update_many()
+            .col_expr(keys::Column::LockedUntil, (now + LEASE).into())
+            .filter(keys::Column::Principal.eq(principal))
+            .filter(keys::Column::Key.eq(key))
+            .filter(keys::Column::State.eq("running"))
+            .filter(keys::Column::LockedUntil.lte(now))
+            .exec(&db.conn)
+            .await?;
+        return Ok(if taken.rows_affected == 1 { Claim::Claimed } else { Claim::InProgress });
+    }
+    Ok(Claim::InProgress)
+}
+
+async fn delete_if(db: &Db, principal: &str, key: &str, extra: sea_orm::sea_query::SimpleExpr) -> Result<(), DbErr> {
+    keys::Entity::delete_many()
+        .filter(keys::Column::Principal.eq(principal))
+        .filter(keys::Column::Key.eq(key))
+        .filter(extra)
+        .exec(&db.conn)
+        .await?;
+    Ok(())
+}
+
+/// Deletes expired keys; returns how many.
+pub async fn purge_expired(db: &Db) -> Result<u64, DbErr> {
+    let _writer = db.writer().await;
+    let done = keys::Entity::delete_many().filter(keys::Column::ExpiresAt.lte(Utc::now())).exec(&db.conn).await?;
+    Ok(done.rows_affected)
+}
+
+/// Runs `purge_expired` every `every` for as long as the process runs.
+pub fn spawn_purger(db: Db, every: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            match purge_expired(&db).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(purged = n, "expired idempotency keys deleted"),
+                Err(err) => tracing::warn!(error = %err, "cannot purge expired idempotency keys"),
+            }
+        }
+    });
+}
+
+/// Whether a request takes part: writes under `/v1` that carry the header.
+pub fn applies(req: &Request) -> bool {
+    matches!(*req.method(), Method::POST | Method::PUT | Method::DELETE)
+        && req.uri().path().starts_with("/v1/")
+        && req.headers().contains_key(HEADER)
+}
+
+fn problem(kind: ProblemType, detail: &str, path: &str) -> Response {
+    let mut p = Problem::of(kind, detail);
+    p.instance = Some(path.to_owned());
+    p.into_response()
+}
+
+/// Wraps `next` (which answers errors as problems already) with claim, replay and store.
+pub async fn handle<E: Endpoint>(
+    next: &E,
+    mut req: Request,
+    body: &[u8],
+    db: &Db,
+    principal: &str,
+    ttl: Duration,
+) -> Response {
+    let path = req.uri().path().to_owned();
+    let raw = req.headers().get(HEADER).map(|v| v.as_bytes().to_vec()).unwrap_or_default();
+    let key = match parse_key(&raw) {
+        Ok(k) => k,
+        Err(why) => {
+            return problem(ProblemType::InvalidIdempotencyKey, &format!("the Idempotency-Key header {why}"), &path);
+        }
+    };
+    let fp = fingerprint(req.method(), &path, req.uri().query().unwrap_or(""), body);
+    match claim(db, principal, &key, &fp, ttl).await {
+        Err(err) => {
+            tracing::error!(error = %err, "cannot claim an idempotency key");
+            problem(ProblemType::Unavailable, "the idempotency store cannot be reached; try again later", &path)
+        }
+        Ok(Claim::Replay(stored)) => stored.replay(),
+        Ok(Claim::Mismatch) => problem(
+            ProblemType::IdempotencyKeyReused,
+            "this Idempotency-Key was used with a different request (method, path, query or body)",
+            &path,
+        ),
+        Ok(Claim::InProgress) => {
+            let mut resp = problem(
+                ProblemType::IdempotencyRequestInProgress,
+                "a request with this Idempotency-Key is still running; retry later",
+                &path,
+            );
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            resp
+        }
+        Ok(Claim::Claimed) => {
+            let claimed = ClaimedKey { principal: principal.to_owned(), key: key.clone() };
+            req.extensions_mut().insert(claimed.clone());
+            let resp = match next.call(req).await {
+                Ok(r) => r.into_response(),
+                Err(e) => e.into_response(),
+            };
+            finish(db, &claimed, resp).await
+        }
+    }
+}
+
+/// Stores a deterministic answer, or releases the key so that a retry runs again.
+async fn finish(db: &Db, key: &ClaimedKey, resp: Response) -> Response {
+    let status = resp.status();
+    let keep = status.is_success() || status == StatusCode::CONFLICT || status == StatusCode::PRECONDITION_FAILED;
+    if !keep {
+        let _writer = db.writer().await;
+        if let Err(err) = delete_if(db, &key.principal, &key.key, keys::Column::State.eq("running")).await {
+            tracing::warn!(error = %err, "cannot release an idempotency key");
+        }
+        return resp;
+    }
+    // 2xx answers of versioned writes were stored with the change; this stores the rest.
+    let (parts, body) = resp.into_parts();
+    let bytes = body.into_bytes().await.unwrap_or_default();
+    let headers = parts
+        .headers
+        .iter()
+        .filter(|(k, _)| {
+            matches!(k.as_str(), "content-type" | "location" | "etag" | "content-location" | "retry-after")
+        })
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    let stored =
+        StoredResponse { status: status.as_u16(), headers, body: String::from_utf8_lossy(&bytes).into_owned() };
+    {
+        let _writer = db.writer().await;
+        if let Err(err) = complete(&db.conn, key, &stored).await {
+            tracing::warn!(error = %err, "cannot store an idempotent answer");
+        }
+    }
+    Response::from_parts(parts, bytes.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_and_bare_keys_are_the_same_key() {
+        assert_eq!(parse_key(b"abc").unwrap(), "abc");
+        assert_eq!(parse_key(b"\"abc\"").unwrap(), "abc");
+    }
+
+    #[test]
+    fn malformed_keys_are_refused() {
+        let long = "k".repeat(256);
+        for bad in [&b""[..], b"\"\"", b"\"abc", "caf\u{e9}".as_bytes(), b"a\tb", long.as_bytes(), b"\"a\"b\""] {
+            assert!(parse_key(bad).is_err(), "{:?} was accepted", String::from_utf8_lossy(bad));
+        }
+        assert!(parse_key("k".repeat(255).as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn fingerprint_ignores_key_order_and_whitespace_but_not_values() {
+        let a = fingerprint(&Method::PUT, "/v1/x", "", br#"{"a":1,"b":[1,2]}"#);
+        let b = fingerprint(&Method::PUT, "/v1/x", "", b"{ \"b\": [1, 2],\n \"a\": 1 }");
+        let c = fingerprint(&Method::PUT, "/v1/x", "", br#"{"a":2,"b":[1,2]}"#);
+        let d = fingerprint(&Method::PUT, "/v1/x", "dryRun=true", br#"{"a":1,"b":[1,2]}"#);
+        let e = fingerprint(&Method::POST, "/v1/x", "", br#"{"a":1,"b":[1,2]}"#);
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_ne!(a, d);
+        assert_ne!(a, e);
+    }
+}
