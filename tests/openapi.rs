@@ -2,7 +2,8 @@
 //! generates, and the document must describe every operation and field.
 use std::path::Path;
 
-const REGENERATE: &str = "regenerate it with `cargo run -- openapi > openapi/openapi.yaml` (or run the tests with UPDATE_OPENAPI=1)";
+const REGENERATE: &str =
+    "regenerate it with `cargo run -- openapi > openapi/openapi.yaml` (or run the tests with UPDATE_OPENAPI=1)";
 
 #[test]
 fn checked_in_openapi_yaml_is_up_to_date() {
@@ -29,10 +30,7 @@ fn every_operation_has_an_id_a_summary_and_problem_answers() {
         for (method, op) in ops.as_object().expect("operations") {
             let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path} has no operationId"));
             assert!(ids.insert(id.to_owned()), "operationId {id} is used twice");
-            assert!(
-                op["summary"].as_str().is_some_and(|s| !s.is_empty()),
-                "{method} {path} has no summary"
-            );
+            assert!(op["summary"].as_str().is_some_and(|s| !s.is_empty()), "{method} {path} has no summary");
             if path.starts_with("/v1/") {
                 let responses = op["responses"].as_object().expect("responses");
                 for status in ["400", "404", "422", "500"] {
@@ -53,7 +51,8 @@ fn every_schema_property_has_a_description() {
         let Some(props) = schema["properties"].as_object() else { continue };
         for (prop, def) in props {
             let described = def["description"].as_str().is_some_and(|d| !d.is_empty())
-                || def["allOf"].is_array() && def["allOf"].as_array().unwrap().iter().any(|s| s["description"].is_string());
+                || def["allOf"].is_array()
+                    && def["allOf"].as_array().unwrap().iter().any(|s| s["description"].is_string());
             assert!(described, "{name}.{prop} has no description");
         }
     }

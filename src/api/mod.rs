@@ -44,6 +44,11 @@ daap is a metadata API for data products. Producers register data products, desc
 their tables and evolve them through immutable versions `v<major>.<minor>`: the server \
 numbers each version from what changed, so a major bump is the only change that can \
 break consumers.\n\n\
+Writes are safe to retry: every POST, PUT and DELETE under `/v1` honours an \
+`Idempotency-Key` header, whose first answer is stored with the change and replayed for \
+`DAAP_IDEMPOTENCY_TTL` (24 hours by default). Catalogue sync jobs follow `GET /v1/events`, \
+one total order of every committed change: pass back `nextCursor` and no event is ever \
+missed or seen twice.\n\n\
 Every error is an RFC 9457 `application/problem+json` document whose `type` is a stable \
 relative URI (`/problems/not-found`, `/problems/validation`, ...).";
 

@@ -114,6 +114,14 @@ impl ProductsApi {
         state: Data<&AppState>,
         who: Principal,
         idem: Idem,
+        /// Makes a retry safe: the first answer to this key (with the same method, path, query and
+        /// body) is stored with the change and replayed with `Idempotent-Replayed: true`. 1..=255
+        /// printable ASCII characters, or the same in double quotes. Kept for `DAAP_IDEMPOTENCY_TTL`
+        /// (24 hours by default). A different request with the same key is 422
+        /// `/problems/idempotency-key-reused`; a repeat while the first still runs is 409
+        /// `/problems/idempotency-request-in-progress` with `Retry-After`.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
         body: JsonBody<CreateProduct>,
     ) -> Result<CreateResponse, ApiError> {
         let CreateProduct { name, metadata } = body.0;
@@ -213,6 +221,14 @@ impl ProductsApi {
         state: Data<&AppState>,
         who: Principal,
         idem: Idem,
+        /// Makes a retry safe: the first answer to this key (with the same method, path, query and
+        /// body) is stored with the change and replayed with `Idempotent-Replayed: true`. 1..=255
+        /// printable ASCII characters, or the same in double quotes. Kept for `DAAP_IDEMPOTENCY_TTL`
+        /// (24 hours by default). A different request with the same key is 422
+        /// `/problems/idempotency-key-reused`; a repeat while the first still runs is 409
+        /// `/problems/idempotency-request-in-progress` with `Retry-After`.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
         /// The product name.
         name: Path<String>,
         /// Classify and answer without writing anything.
@@ -251,6 +267,14 @@ impl ProductsApi {
         state: Data<&AppState>,
         who: Principal,
         idem: Idem,
+        /// Makes a retry safe: the first answer to this key (with the same method, path, query and
+        /// body) is stored with the change and replayed with `Idempotent-Replayed: true`. 1..=255
+        /// printable ASCII characters, or the same in double quotes. Kept for `DAAP_IDEMPOTENCY_TTL`
+        /// (24 hours by default). A different request with the same key is 422
+        /// `/problems/idempotency-key-reused`; a repeat while the first still runs is 409
+        /// `/problems/idempotency-request-in-progress` with `Retry-After`.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
         /// The product name.
         name: Path<String>,
         /// Remove the product and all its versions for good.
@@ -277,6 +301,14 @@ impl ProductsApi {
         state: Data<&AppState>,
         who: Principal,
         idem: Idem,
+        /// Makes a retry safe: the first answer to this key (with the same method, path, query and
+        /// body) is stored with the change and replayed with `Idempotent-Replayed: true`. 1..=255
+        /// printable ASCII characters, or the same in double quotes. Kept for `DAAP_IDEMPOTENCY_TTL`
+        /// (24 hours by default). A different request with the same key is 422
+        /// `/problems/idempotency-key-reused`; a repeat while the first still runs is 409
+        /// `/problems/idempotency-request-in-progress` with `Retry-After`.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
         /// The product name.
         name: Path<String>,
     ) -> Result<RestoreResponse, ApiError> {
