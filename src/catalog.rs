@@ -90,6 +90,7 @@ pub struct WriteOutcome {
 }
 
 /// What a public ID names.
+#[allow(clippy::large_enum_variant)]
 pub enum Resolved {
     Product(ProductView),
     Table(TableView),
@@ -563,10 +564,17 @@ pub async fn delete_table(
 
 /// The latest version of a product.
 pub async fn get_product(db: &Db, name: &ProductName, include_deleted: bool) -> Result<ProductView, ApiError> {
+    let key = format!("latest:{name}:{include_deleted}");
+    if let Some(view) = db.reads.get::<ProductView>(&key) {
+        return Ok(view);
+    }
+    let epoch = db.reads.epoch();
     let row = q::find_product(&db.conn, name.as_str(), include_deleted)
         .await?
         .ok_or_else(|| product_not_found(name.as_str()))?;
-    head_view(&row)
+    let view = head_view(&row)?;
+    db.reads.put(key, epoch, view.clone());
+    Ok(view)
 }
 
 /// One page of products and the name to continue after, if there is more.
@@ -575,11 +583,17 @@ pub async fn list_products(
     filter: &ProductFilter,
     limit: u64,
 ) -> Result<(Vec<ProductView>, Option<String>), ApiError> {
+    let key = format!("list:{limit}:{filter:?}");
+    if let Some(page) = db.reads.get::<(Vec<ProductView>, Option<String>)>(&key) {
+        return Ok(page);
+    }
+    let epoch = db.reads.epoch();
     let mut rows = q::list_products(&db.conn, filter, limit + 1).await?;
     let more = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
     let next = if more { rows.last().map(|r| r.name.clone()) } else { None };
-    let views = rows.iter().map(head_view).collect::<Result<_, _>>()?;
+    let views: Vec<ProductView> = rows.iter().map(head_view).collect::<Result<_, _>>()?;
+    db.reads.put(key, epoch, (views.clone(), next.clone()));
     Ok((views, next))
 }
 
@@ -610,9 +624,16 @@ fn describe(selector: VersionSelector) -> String {
 
 /// A product as of the version a selector names.
 pub async fn get_version(db: &Db, name: &ProductName, selector: VersionSelector) -> Result<ProductView, ApiError> {
+    let key = format!("version:{name}:{selector}");
+    if let Some(view) = db.reads.get::<ProductView>(&key) {
+        return Ok(view);
+    }
+    let epoch = db.reads.epoch();
     let product = live_product(db, name.as_str()).await?;
     let version = select_version(db, &product, selector).await?;
-    version_view(&product, &version)
+    let view = version_view(&product, &version)?;
+    db.reads.put(key, epoch, view.clone());
+    Ok(view)
 }
 
 /// Versions newest first, strictly older than `before`, and the last one shown if there is more.

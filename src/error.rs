@@ -297,7 +297,10 @@ pub fn problem_response(err: poem::Error, path: &str, allow: impl Fn() -> Vec<&'
 impl ApiResponse for ApiError {
     fn meta() -> MetaResponses {
         let documented = [
-            (400, "Malformed path, query, body or idempotency key (`/problems/malformed-request`, `/problems/invalid-id`, `/problems/invalid-idempotency-key`)"),
+            (
+                400,
+                "Malformed path, query, body or idempotency key (`/problems/malformed-request`, `/problems/invalid-id`, `/problems/invalid-idempotency-key`)",
+            ),
             (404, "No such resource (`/problems/not-found`)"),
             (
                 409,
@@ -306,7 +309,10 @@ impl ApiResponse for ApiError {
             (412, "`If-Match` does not match the current version (`/problems/precondition-failed`)"),
             (413, "Body over the size limit (`/problems/payload-too-large`)"),
             (415, "Body is not `application/json` (`/problems/unsupported-media-type`)"),
-            (422, "Body breaks the schema; `errors` lists every violation (`/problems/validation`); or an idempotency key reused with a different request (`/problems/idempotency-key-reused`)"),
+            (
+                422,
+                "Body breaks the schema; `errors` lists every violation (`/problems/validation`); or an idempotency key reused with a different request (`/problems/idempotency-key-reused`)",
+            ),
             (500, "A bug, logged with the request (`/problems/internal`)"),
             (503, "The database is unreachable (`/problems/unavailable`)"),
         ];

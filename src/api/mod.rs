@@ -1,6 +1,9 @@
 //! The HTTP API: one module per resource, assembled into one OpenAPI service.
 //! Handlers are thin: they parse the request into domain types, call one `catalog`
 //! workflow, and map the result to a documented response.
+// Operations take one argument per documented parameter, and response enums carry whole
+// bodies by value, as poem-openapi's derives expect.
+#![allow(clippy::too_many_arguments, clippy::large_enum_variant)]
 pub mod dto;
 pub mod events;
 pub mod input;

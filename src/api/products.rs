@@ -139,7 +139,6 @@ impl ProductsApi {
     /// Ordered by name, with keyset pagination: a reader passing back `nextCursor` never
     /// sees an item twice nor misses one that existed throughout, even while others insert.
     #[oai(path = "/data-products", method = "get", operation_id = "listDataProducts")]
-    #[allow(clippy::too_many_arguments)]
     async fn list_data_products(
         &self,
         state: Data<&AppState>,

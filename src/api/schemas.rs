@@ -116,7 +116,6 @@ impl SchemasApi {
     /// a new table or a compatible change makes a minor version, a breaking change a major
     /// one, an identical table none.
     #[oai(path = "/data-products/:name/schemas/:table", method = "put", operation_id = "putSchema")]
-    #[allow(clippy::too_many_arguments)]
     async fn put_schema(
         &self,
         state: Data<&AppState>,

@@ -157,6 +157,11 @@ impl Notifier {
         self.0.send_modify(|n| *n = n.wrapping_add(1));
     }
 
+    /// Changes whenever events commit.
+    pub fn epoch(&self) -> u64 {
+        *self.0.borrow()
+    }
+
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.0.subscribe()
     }

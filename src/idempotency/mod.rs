@@ -10,7 +10,10 @@ use poem::{
     Endpoint, FromRequest, IntoResponse, Request, RequestBody, Response,
     http::{HeaderName, HeaderValue, Method, StatusCode, header},
 };
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, sea_query::OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, TransactionTrait,
+    sea_query::OnConflict,
+};
 use sha2::{Digest, Sha256};
 
 use crate::{
@@ -149,62 +152,71 @@ pub enum Claim {
 
 /// Claims `key` for `principal` (the scope), or says why not.
 pub async fn claim(db: &Db, principal: &str, key: &str, fingerprint: &str, ttl: Duration) -> Result<Claim, DbErr> {
-    let _writer = db.writer().await;
     let now = Utc::now();
-    let row = keys::ActiveModel {
-        principal: Set(principal.to_owned()),
-        key: Set(key.to_owned()),
-        fingerprint: Set(fingerprint.to_owned()),
-        state: Set("running".to_owned()),
-        locked_until: Set(now + LEASE),
-        response_status: Set(None),
-        response_headers: Set(None),
-        response_body: Set(None),
-        created_at: Set(now),
-        expires_at: Set(now + ttl),
-    };
     for _ in 0..3 {
-        let inserted = keys::Entity::insert(row.clone())
+        // Replays are the common repeat: a read answers them without writing.
+        if let Some(existing) = keys::Entity::find_by_id((principal.to_owned(), key.to_owned())).one(&db.conn).await? {
+            if existing.expires_at <= now {
+                // An expired key counts as unused at once.
+                let _writer = db.writer().await;
+                delete_if(db, principal, key, keys::Column::ExpiresAt.lte(now)).await?;
+                continue;
+            }
+            if existing.fingerprint != fingerprint {
+                return Ok(Claim::Mismatch);
+            }
+            if existing.state == "done" {
+                let headers: Vec<(String, String)> =
+                    existing.response_headers.and_then(|h| serde_json::from_value(h).ok()).unwrap_or_default();
+                return Ok(Claim::Replay(StoredResponse {
+                    status: existing.response_status.unwrap_or(200) as u16,
+                    headers,
+                    body: existing.response_body.unwrap_or_default(),
+                }));
+            }
+            if existing.locked_until > now {
+                return Ok(Claim::InProgress);
+            }
+            // The request holding it died: take the claim over.
+            let _writer = db.writer().await;
+            let taken = keys::Entity::update_many()
+                .col_expr(keys::Column::LockedUntil, (now + LEASE).into())
+                .filter(keys::Column::Principal.eq(principal))
+                .filter(keys::Column::Key.eq(key))
+                .filter(keys::Column::State.eq("running"))
+                .filter(keys::Column::LockedUntil.lte(now))
+                .exec(&db.conn)
+                .await?;
+            return Ok(if taken.rows_affected == 1 { Claim::Claimed } else { Claim::InProgress });
+        }
+        let row = keys::ActiveModel {
+            principal: Set(principal.to_owned()),
+            key: Set(key.to_owned()),
+            fingerprint: Set(fingerprint.to_owned()),
+            state: Set("running".to_owned()),
+            locked_until: Set(now + LEASE),
+            response_status: Set(None),
+            response_headers: Set(None),
+            response_body: Set(None),
+            created_at: Set(now),
+            expires_at: Set(now + ttl),
+        };
+        let _writer = db.writer().await;
+        let txn = db.conn.begin().await?;
+        if txn.get_database_backend() == DbBackend::Postgres {
+            // The claim need not wait for its own flush: the change that completes it commits
+            // synchronously later, which flushes this earlier WAL record too. A claim lost in
+            // a crash belongs to a request that never answered.
+            txn.execute_unprepared("SET LOCAL synchronous_commit TO OFF").await?;
+        }
+        let inserted = keys::Entity::insert(row)
             .on_conflict(OnConflict::columns([keys::Column::Principal, keys::Column::Key]).do_nothing().to_owned())
-            .exec_without_returning(&db.conn)
+            .exec_without_returning(&txn)
             .await?;
+        txn.commit().await?;
         if inserted == 1 {
             return Ok(Claim::Claimed);
         }
-        let Some(existing) = keys::Entity::find_by_id((principal.to_owned(), key.to_owned())).one(&db.conn).await?
-        else {
-            continue; // expired and purged meanwhile: claim again
-        };
-        if existing.expires_at <= now {
-            // An expired key counts as unused at once.
-            delete_if(db, principal, key, keys::Column::ExpiresAt.lte(now)).await?;
-            continue;
-        }
-        if existing.fingerprint != fingerprint {
-            return Ok(Claim::Mismatch);
-        }
-        if existing.state == "done" {
-            let headers: Vec<(String, String)> =
-                existing.response_headers.and_then(|h| serde_json::from_value(h).ok()).unwrap_or_default();
-            return Ok(Claim::Replay(StoredResponse {
-                status: existing.response_status.unwrap_or(200) as u16,
-                headers,
-                body: existing.response_body.unwrap_or_default(),
-            }));
-        }
-        if existing.locked_until > now {
-            return Ok(Claim::InProgress);
-        }
-        // The request holding it died: take the claim over.
-        let taken = keys::Entity::update_many()
-            .col_expr(keys::Column::LockedUntil, (now + LEASE).into())
-            .filter(keys::Column::Principal.eq(principal))
-            .filter(keys::Column::Key.eq(key))
-            .filter(keys::Column::State.eq("running"))
-            .filter(keys::Column::LockedUntil.lte(now))
-            .exec(&db.conn)
-            .await?;
-        return Ok(if taken.rows_affected == 1 { Claim::Claimed } else { Claim::InProgress });
     }
     Ok(Claim::InProgress)
 }

@@ -1,6 +1,7 @@
 //! Persistence: the connection, migrations, and queries that take `&impl ConnectionTrait`.
 //! Writers to one product are serialised (row lock on PostgreSQL, one writer at a time
 //! on SQLite), so versions are numbered without gaps or duplicates.
+pub mod cache;
 pub mod entities;
 pub mod products;
 
@@ -21,6 +22,8 @@ pub struct Db {
     sqlite_writer: Option<Arc<Mutex<()>>>,
     /// Wakes feed readers when events commit.
     pub feed: Notifier,
+    /// Reads of product state, valid until the next event commits.
+    pub reads: Arc<cache::ReadCache>,
 }
 
 impl Db {
@@ -47,7 +50,8 @@ impl Db {
         if conn.get_database_backend() == DbBackend::Postgres {
             feed.listen_postgres(conn.get_postgres_connection_pool().clone());
         }
-        Ok(Db { conn, sqlite_writer, feed })
+        let reads = Arc::new(cache::ReadCache::new(feed.clone()));
+        Ok(Db { conn, sqlite_writer, feed, reads })
     }
 
     /// The default embedded database under `data_dir`.
