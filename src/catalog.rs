@@ -264,10 +264,16 @@ pub fn snapshot_table(product: &str, version: Version, table: &Table) -> TableVi
     }
 }
 
-/// True when an `If-Match` / `If-None-Match` value names `version` (or is `*`).
+/// `If-None-Match`: weak comparison, so `W/"v1.2"` and `*` match too.
 pub fn etag_matches(header: &str, version: Version) -> bool {
     let want = version.to_string();
     header.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == want)
+}
+
+/// `If-Match`: strong comparison (RFC 9110), so a weak tag never matches.
+pub fn etag_matches_strong(header: &str, version: Version) -> bool {
+    let want = format!("\"{version}\"");
+    header.split(',').map(str::trim).any(|tag| tag == "*" || tag == want)
 }
 
 fn metadata_json(m: &ProductMetadata) -> Result<serde_json::Value, ApiError> {
@@ -387,7 +393,7 @@ where
     }
     let current = version_of(row.version_major, row.version_minor);
     if let Some(if_match) = &opts.if_match
-        && !etag_matches(if_match, current)
+        && !etag_matches_strong(if_match, current)
     {
         return Err(ApiError::PreconditionFailed(format!(
             "If-Match {if_match} does not match the current version \"{current}\""
@@ -597,8 +603,9 @@ pub async fn list_products(
     Ok((views, next))
 }
 
-async fn live_product(db: &Db, name: &str) -> Result<ProductRow, ApiError> {
-    q::find_product(&db.conn, name, false).await?.ok_or_else(|| product_not_found(name))
+/// The product, unless it is soft-deleted and the reader did not ask for deleted ones.
+async fn live_product(db: &Db, name: &str, include_deleted: bool) -> Result<ProductRow, ApiError> {
+    q::find_product(&db.conn, name, include_deleted).await?.ok_or_else(|| product_not_found(name))
 }
 
 async fn select_version(db: &Db, product: &ProductRow, selector: VersionSelector) -> Result<VersionRow, ApiError> {
@@ -623,13 +630,18 @@ fn describe(selector: VersionSelector) -> String {
 }
 
 /// A product as of the version a selector names.
-pub async fn get_version(db: &Db, name: &ProductName, selector: VersionSelector) -> Result<ProductView, ApiError> {
-    let key = format!("version:{name}:{selector}");
+pub async fn get_version(
+    db: &Db,
+    name: &ProductName,
+    selector: VersionSelector,
+    include_deleted: bool,
+) -> Result<ProductView, ApiError> {
+    let key = format!("version:{name}:{selector}:{include_deleted}");
     if let Some(view) = db.reads.get::<ProductView>(&key) {
         return Ok(view);
     }
     let epoch = db.reads.epoch();
-    let product = live_product(db, name.as_str()).await?;
+    let product = live_product(db, name.as_str(), include_deleted).await?;
     let version = select_version(db, &product, selector).await?;
     let view = version_view(&product, &version)?;
     db.reads.put(key, epoch, view.clone());
@@ -642,8 +654,9 @@ pub async fn list_versions(
     name: &ProductName,
     before: Option<Version>,
     limit: u64,
+    include_deleted: bool,
 ) -> Result<(Vec<VersionSummary>, Option<Version>), ApiError> {
-    let product = live_product(db, name.as_str()).await?;
+    let product = live_product(db, name.as_str(), include_deleted).await?;
     let before = before.map(|v| (v.major as i32, v.minor as i32));
     let mut rows = q::list_versions(&db.conn, product.id, before, limit + 1).await?;
     let more = rows.len() as u64 > limit;
@@ -670,8 +683,9 @@ pub async fn version_tables(
     db: &Db,
     name: &ProductName,
     selector: VersionSelector,
+    include_deleted: bool,
 ) -> Result<Vec<TableView>, ApiError> {
-    let product = live_product(db, name.as_str()).await?;
+    let product = live_product(db, name.as_str(), include_deleted).await?;
     let version = select_version(db, &product, selector).await?;
     let at = version_of(version.major, version.minor);
     q::version_tables(&db.conn, version.id).await?.into_iter().map(|row| table_view(name.as_str(), at, row)).collect()
@@ -683,8 +697,9 @@ pub async fn version_table(
     name: &ProductName,
     selector: VersionSelector,
     table: &TableName,
+    include_deleted: bool,
 ) -> Result<TableView, ApiError> {
-    let product = live_product(db, name.as_str()).await?;
+    let product = live_product(db, name.as_str(), include_deleted).await?;
     let version = select_version(db, &product, selector).await?;
     let at = version_of(version.major, version.minor);
     let row = q::version_table(&db.conn, version.id, table.as_str())
@@ -699,8 +714,9 @@ pub async fn compare(
     name: &ProductName,
     from: VersionSelector,
     to: VersionSelector,
+    include_deleted: bool,
 ) -> Result<(Version, Version, Vec<Change>), ApiError> {
-    let product = live_product(db, name.as_str()).await?;
+    let product = live_product(db, name.as_str(), include_deleted).await?;
     let from_row = select_version(db, &product, from).await?;
     let to_row = select_version(db, &product, to).await?;
     let a = snapshot_of(db, &from_row).await?;
@@ -754,9 +770,9 @@ pub async fn purge_product(db: &Db, who: &Principal, name: &ProductName) -> Resu
 }
 
 /// What a public ID names, as of the version it selects.
-pub async fn resolve(db: &Db, id: &PublicId) -> Result<Resolved, ApiError> {
+pub async fn resolve(db: &Db, id: &PublicId, include_deleted: bool) -> Result<Resolved, ApiError> {
     match &id.table {
-        None => Ok(Resolved::Product(get_version(db, &id.product, id.selector).await?)),
-        Some(table) => Ok(Resolved::Table(version_table(db, &id.product, id.selector, table).await?)),
+        None => Ok(Resolved::Product(get_version(db, &id.product, id.selector, include_deleted).await?)),
+        Some(table) => Ok(Resolved::Table(version_table(db, &id.product, id.selector, table, include_deleted).await?)),
     }
 }

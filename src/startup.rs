@@ -128,7 +128,13 @@ pub fn routes(state: AppState, settings: &Settings) -> impl Endpoint<Output = Re
                 // Read the (small, JSON) body once with a cap, whether or not it has a length.
                 let bytes = match req.take_body().into_bytes_limit(max_body).await {
                     Ok(bytes) => bytes,
-                    Err(err) => return Ok(problem_response(err.into(), req.uri().path(), Vec::new)),
+                    Err(err) => {
+                        // The rest of the body is unread: the connection cannot be reused.
+                        let mut resp = problem_response(err.into(), req.uri().path(), Vec::new);
+                        resp.headers_mut()
+                            .insert(poem::http::header::CONNECTION, poem::http::HeaderValue::from_static("close"));
+                        return Ok(resp);
+                    }
                 };
                 req.set_body(bytes.clone());
                 if idempotency::applies(&req) {

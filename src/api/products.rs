@@ -54,7 +54,7 @@ pub enum GetResponse {
     ),
     /// The version named in `If-None-Match` is still the latest.
     #[oai(status = 304)]
-    NotModified(#[oai(header = "ETag")] String),
+    NotModified(#[oai(header = "ETag")] String, #[oai(header = "Cache-Control")] String),
 }
 
 #[derive(ApiResponse)]
@@ -204,7 +204,7 @@ impl ProductsApi {
         if let Some(tags) = &if_none_match.0
             && etag_matches(tags, view.version)
         {
-            return Ok(GetResponse::NotModified(etag(view.version)));
+            return Ok(GetResponse::NotModified(etag(view.version), "no-cache".to_owned()));
         }
         Ok(GetResponse::Ok(Json(DataProduct::from(&view)), etag(view.version), "no-cache".to_owned()))
     }

@@ -1,6 +1,10 @@
 //! `/v1/resolve/{id}`: public IDs to what they name, with the canonical immutable URL.
 use poem::web::Data;
-use poem_openapi::{ApiResponse, OpenApi, Union, param::Path, payload::Json};
+use poem_openapi::{
+    ApiResponse, OpenApi, Union,
+    param::{Path, Query},
+    payload::Json,
+};
 
 use super::{
     ApiTags,
@@ -46,9 +50,12 @@ impl ResolveApi {
         state: Data<&AppState>,
         /// The public ID, e.g. `dp:prisons:v1.2:incidents`.
         id: Path<String>,
+        /// Also read a soft-deleted product.
+        #[oai(name = "includeDeleted", default)]
+        include_deleted: Query<bool>,
     ) -> Result<ResolveResponse, ApiError> {
         let id = PublicId::parse(&id).map_err(|e| ApiError::InvalidId(e.to_string()))?;
-        Ok(match catalog::resolve(&state.db, &id).await? {
+        Ok(match catalog::resolve(&state.db, &id, include_deleted.0).await? {
             Resolved::Product(p) => {
                 let location = format!("/v1/data-products/{}/versions/{}", p.name, p.version);
                 ResolveResponse::Ok(Json(ResolvedEntity::DataProduct(DataProduct::from(&p))), location)

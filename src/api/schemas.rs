@@ -88,9 +88,12 @@ impl SchemasApi {
         state: Data<&AppState>,
         /// The product name.
         name: Path<String>,
+        /// Also read a soft-deleted product.
+        #[oai(name = "includeDeleted", default)]
+        include_deleted: Query<bool>,
     ) -> Result<ListResponse, ApiError> {
         let name = params::product_name(&name)?;
-        let tables = catalog::version_tables(&state.db, &name, VersionSelector::Latest).await?;
+        let tables = catalog::version_tables(&state.db, &name, VersionSelector::Latest, include_deleted.0).await?;
         Ok(ListResponse::Ok(Json(TableSchemaList { items: tables.iter().map(TableSchema::from).collect() })))
     }
 
@@ -103,10 +106,13 @@ impl SchemasApi {
         name: Path<String>,
         /// The table name.
         table: Path<String>,
+        /// Also read a soft-deleted product.
+        #[oai(name = "includeDeleted", default)]
+        include_deleted: Query<bool>,
     ) -> Result<GetResponse, ApiError> {
         let name = params::product_name(&name)?;
         let table = params::table_name(&table)?;
-        let view = catalog::version_table(&state.db, &name, VersionSelector::Latest, &table).await?;
+        let view = catalog::version_table(&state.db, &name, VersionSelector::Latest, &table, include_deleted.0).await?;
         Ok(GetResponse::Ok(Json(TableSchema::from(&view)), etag(view.version)))
     }
 

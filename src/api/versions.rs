@@ -94,10 +94,14 @@ impl VersionsApi {
         limit: Query<u32>,
         /// `nextCursor` of the previous page.
         cursor: Query<Option<String>>,
+        /// Also read a soft-deleted product.
+        #[oai(name = "includeDeleted", default)]
+        include_deleted: Query<bool>,
     ) -> Result<VersionListResponse, ApiError> {
         let name = params::product_name(&name)?;
         let before = params::version_cursor(cursor.0.as_deref())?;
-        let (items, next) = catalog::list_versions(&state.db, &name, before, u64::from(limit.0)).await?;
+        let (items, next) =
+            catalog::list_versions(&state.db, &name, before, u64::from(limit.0), include_deleted.0).await?;
         Ok(VersionListResponse::Ok(Json(VersionPage {
             items: items.iter().map(|v| VersionSummaryDto::of(name.as_str(), v)).collect(),
             next_cursor: next.map(|v| params::encode_cursor('v', &v.to_string())),
@@ -118,10 +122,13 @@ impl VersionsApi {
         /// A version ETag held by the client.
         #[oai(name = "If-None-Match")]
         if_none_match: Header<Option<String>>,
+        /// Also read a soft-deleted product.
+        #[oai(name = "includeDeleted", default)]
+        include_deleted: Query<bool>,
     ) -> Result<VersionResponse, ApiError> {
         let name = params::product_name(&name)?;
         let selector = params::selector(&version)?;
-        let view = catalog::get_version(&state.db, &name, selector).await?;
+        let view = catalog::get_version(&state.db, &name, selector, include_deleted.0).await?;
         if let Some(tags) = &if_none_match.0
             && etag_matches(tags, view.version)
         {
@@ -139,10 +146,13 @@ impl VersionsApi {
         name: Path<String>,
         /// `v1.2`, `1.2`, `v1` or `latest`.
         version: Path<String>,
+        /// Also read a soft-deleted product.
+        #[oai(name = "includeDeleted", default)]
+        include_deleted: Query<bool>,
     ) -> Result<TablesResponse, ApiError> {
         let name = params::product_name(&name)?;
         let selector = params::selector(&version)?;
-        let tables = catalog::version_tables(&state.db, &name, selector).await?;
+        let tables = catalog::version_tables(&state.db, &name, selector, include_deleted.0).await?;
         Ok(TablesResponse::Ok(
             Json(TableSchemaList { items: tables.iter().map(TableSchema::from).collect() }),
             cache_control(selector),
@@ -164,11 +174,14 @@ impl VersionsApi {
         version: Path<String>,
         /// The table name.
         table: Path<String>,
+        /// Also read a soft-deleted product.
+        #[oai(name = "includeDeleted", default)]
+        include_deleted: Query<bool>,
     ) -> Result<TableResponse, ApiError> {
         let name = params::product_name(&name)?;
         let selector = params::selector(&version)?;
         let table = params::table_name(&table)?;
-        let view = catalog::version_table(&state.db, &name, selector, &table).await?;
+        let view = catalog::version_table(&state.db, &name, selector, &table, include_deleted.0).await?;
         Ok(TableResponse::Ok(Json(TableSchema::from(&view)), etag(view.version), cache_control(selector)))
     }
 
@@ -186,10 +199,13 @@ impl VersionsApi {
         from: Query<String>,
         /// The version to compare to.
         to: Query<String>,
+        /// Also read a soft-deleted product.
+        #[oai(name = "includeDeleted", default)]
+        include_deleted: Query<bool>,
     ) -> Result<CompareResponse, ApiError> {
         let name = params::product_name(&name)?;
         let (from, to) = (params::selector(&from)?, params::selector(&to)?);
-        let (from, to, changes) = catalog::compare(&state.db, &name, from, to).await?;
+        let (from, to, changes) = catalog::compare(&state.db, &name, from, to, include_deleted.0).await?;
         Ok(CompareResponse::Ok(Json(Comparison {
             from: from.to_string(),
             to: to.to_string(),
