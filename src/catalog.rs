@@ -295,6 +295,7 @@ pub async fn create_product(
     name: &ProductName,
     metadata: ProductMetadata,
 ) -> Result<Pending<ProductView>, ApiError> {
+    who.require_domain(&metadata.domain)?;
     let mut pending = Pending::begin(db, ()).await?;
     let txn = &pending.txn;
     if q::find_product(txn, name.as_str(), true).await?.is_some() {
@@ -405,7 +406,10 @@ where
         .map(table_from_row)
         .collect::<Result<Vec<_>, _>>()?;
     let old = Snapshot { metadata: parse_metadata(&row.metadata)?, tables };
+    who.require_domain(&old.metadata.domain)?;
     let mut new = change(&old)?;
+    // Moving a product into another domain needs that domain too.
+    who.require_domain(&new.metadata.domain)?;
     new.tables.sort_by(|a, b| a.name.cmp(&b.name));
     let changes = diff(&old, &new);
     let class = classify(&changes);
@@ -737,6 +741,7 @@ pub async fn delete_product(db: &Db, who: &Principal, name: &ProductName) -> Res
         .await?
         .filter(|r| r.deleted_at.is_none())
         .ok_or_else(|| product_not_found(name.as_str()))?;
+    who.require_domain(&row.domain)?;
     let mut active = row.into_active_model();
     active.deleted_at = Set(Some(Utc::now()));
     q::update_product(&pending.txn, active).await?;
@@ -748,6 +753,7 @@ pub async fn delete_product(db: &Db, who: &Principal, name: &ProductName) -> Res
 pub async fn restore_product(db: &Db, who: &Principal, name: &ProductName) -> Result<Pending<ProductView>, ApiError> {
     let mut pending = Pending::begin(db, ()).await?;
     let row = q::lock_product(&pending.txn, name.as_str()).await?.ok_or_else(|| product_not_found(name.as_str()))?;
+    who.require_domain(&row.domain)?;
     if row.deleted_at.is_none() {
         return Err(ApiError::Conflict(format!("data product `{name}` is not deleted")));
     }

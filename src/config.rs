@@ -7,6 +7,11 @@
 //! - `DAAP_MAX_BODY_BYTES` (`1048576`): larger request bodies get 413.
 //! - `DAAP_IDEMPOTENCY_TTL` (`24h`): how long an `Idempotency-Key` and its answer are kept.
 //! - `DAAP_SHUTDOWN_GRACE` (`30s`): how long in-flight requests may finish after SIGTERM.
+//! - `DAAP_JWT_SECRET` (unset): HS256 secret for bearer tokens.
+//! - `DAAP_JWT_PUBLIC_KEY` (unset): PEM public key (RS256 or ES256), the text or a path.
+//! - `DAAP_JWT_ISSUER`, `DAAP_JWT_AUDIENCE` (unset): required `iss` / `aud` when set.
+//!   With neither key set, a random HS256 secret is kept in `<data dir>/jwt-secret` and an
+//!   admin token valid 24 h is printed at start-up.
 //! - `LOG_FORMAT` (`pretty`): `pretty` or `json`; `RUST_LOG` (`info`) filters.
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -43,6 +48,18 @@ pub struct Settings {
     /// How long an `Idempotency-Key` and its stored answer are kept.
     #[arg(long, env = "DAAP_IDEMPOTENCY_TTL", default_value = "24h", value_parser = parse_duration)]
     pub idempotency_ttl: Duration,
+    /// HS256 secret for bearer tokens.
+    #[arg(long, env = "DAAP_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// PEM public key (RS256 or ES256) for bearer tokens: the PEM text or a file path.
+    #[arg(long, env = "DAAP_JWT_PUBLIC_KEY", hide_env_values = true)]
+    pub jwt_public_key: Option<String>,
+    /// Required `iss` claim.
+    #[arg(long, env = "DAAP_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` claim.
+    #[arg(long, env = "DAAP_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
     /// Grace period for in-flight requests at shutdown (`90s`, `15m`, `24h`; a bare number is seconds).
     #[arg(long, env = "DAAP_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
@@ -62,9 +79,34 @@ impl Settings {
             db_max_connections: 10,
             max_body_bytes: 1024 * 1024,
             idempotency_ttl: Duration::from_secs(24 * 3600),
+            jwt_secret: None,
+            jwt_public_key: None,
+            jwt_issuer: None,
+            jwt_audience: None,
             shutdown_grace: Duration::from_secs(5),
             log_format: LogFormat::Pretty,
         }
+    }
+}
+
+impl Settings {
+    /// The token settings; without any key, the zero-setup secret under the data directory.
+    pub fn auth(&self) -> anyhow::Result<crate::auth::AuthSettings> {
+        let secret = match (&self.jwt_secret, &self.jwt_public_key) {
+            (None, None) => Some(crate::auth::local_secret(&self.data_dir)?),
+            (secret, _) => secret.clone(),
+        };
+        Ok(crate::auth::AuthSettings {
+            secret,
+            public_key: self.jwt_public_key.clone(),
+            issuer: self.jwt_issuer.clone(),
+            audience: self.jwt_audience.clone(),
+        })
+    }
+
+    /// True when no key is configured and the zero-setup secret is used.
+    pub fn zero_setup_auth(&self) -> bool {
+        self.jwt_secret.is_none() && self.jwt_public_key.is_none()
     }
 }
 

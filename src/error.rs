@@ -26,6 +26,8 @@ pub enum ProblemType {
     MalformedRequest,
     InvalidId,
     InvalidIdempotencyKey,
+    Unauthorized,
+    Forbidden,
     NotFound,
     MethodNotAllowed,
     AlreadyExists,
@@ -43,10 +45,12 @@ pub enum ProblemType {
 
 impl ProblemType {
     /// Every type, in README order.
-    pub const ALL: [ProblemType; 16] = [
+    pub const ALL: [ProblemType; 18] = [
         Self::MalformedRequest,
         Self::InvalidId,
         Self::InvalidIdempotencyKey,
+        Self::Unauthorized,
+        Self::Forbidden,
         Self::NotFound,
         Self::MethodNotAllowed,
         Self::AlreadyExists,
@@ -76,6 +80,8 @@ impl ProblemType {
             Self::IdempotencyKeyReused => {
                 ("/problems/idempotency-key-reused", "Idempotency key reused", StatusCode::UNPROCESSABLE_ENTITY)
             }
+            Self::Unauthorized => ("/problems/unauthorized", "Unauthorized", StatusCode::UNAUTHORIZED),
+            Self::Forbidden => ("/problems/forbidden", "Forbidden", StatusCode::FORBIDDEN),
             Self::NotFound => ("/problems/not-found", "Not found", StatusCode::NOT_FOUND),
             Self::MethodNotAllowed => {
                 ("/problems/method-not-allowed", "Method not allowed", StatusCode::METHOD_NOT_ALLOWED)
@@ -144,6 +150,12 @@ pub enum ApiError {
     /// 400: a public ID that does not parse.
     #[error("{0}")]
     InvalidId(String),
+    /// 401: no bearer token, or one that does not verify.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403: the token lacks the scope, or the product is of another domain.
+    #[error("{0}")]
+    Forbidden(String),
     /// 404: no such resource.
     #[error("{0}")]
     NotFound(String),
@@ -189,6 +201,8 @@ impl ApiError {
         let (kind, detail) = match self {
             Self::MalformedRequest(d) => (ProblemType::MalformedRequest, d.clone()),
             Self::InvalidId(d) => (ProblemType::InvalidId, d.clone()),
+            Self::Unauthorized(d) => (ProblemType::Unauthorized, d.clone()),
+            Self::Forbidden(d) => (ProblemType::Forbidden, d.clone()),
             Self::NotFound(d) => (ProblemType::NotFound, d.clone()),
             Self::AlreadyExists(d) => (ProblemType::AlreadyExists, d.clone()),
             Self::UnexpectedChange { detail, .. } => (ProblemType::UnexpectedChange, detail.clone()),
@@ -231,10 +245,14 @@ impl Problem {
     pub fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = poem_openapi::types::ToJSON::to_json_string(&self);
-        Response::builder()
+        let mut resp = Response::builder()
             .status(status)
             .header(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON))
-            .body(body)
+            .body(body);
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
     }
 }
 
@@ -301,6 +319,11 @@ impl ApiResponse for ApiError {
                 400,
                 "Malformed path, query, body or idempotency key (`/problems/malformed-request`, `/problems/invalid-id`, `/problems/invalid-idempotency-key`)",
             ),
+            (
+                401,
+                "No bearer token, or one that does not verify (`/problems/unauthorized`, with `WWW-Authenticate: Bearer`)",
+            ),
+            (403, "The token lacks the scope, or the product is of another domain (`/problems/forbidden`)"),
             (404, "No such resource (`/problems/not-found`)"),
             (
                 409,

@@ -21,6 +21,21 @@ enum Command {
         #[arg(value_enum)]
         action: MigrateAction,
     },
+    /// Mint a bearer token signed with the configured HS256 secret.
+    Token {
+        /// The principal (`sub`).
+        #[arg(long)]
+        sub: String,
+        /// Space-separated scopes, e.g. "daap:read daap:write".
+        #[arg(long, default_value = "daap:read")]
+        scope: String,
+        /// Domains the token may write to (repeat for several); none: no limit.
+        #[arg(long = "domain")]
+        domains: Vec<String>,
+        /// How long it is valid (`90s`, `15m`, `24h`).
+        #[arg(long, default_value = "1h", value_parser = daap::config::parse_duration)]
+        ttl: std::time::Duration,
+    },
     /// Print the OpenAPI document.
     Openapi {
         /// yaml or json
@@ -49,6 +64,24 @@ async fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.settings).await,
         Command::Migrate { action } => migrate(cli.settings, action).await,
+        Command::Token { sub, scope, domains, ttl } => {
+            let auth = cli.settings.auth()?;
+            let secret = auth
+                .secret
+                .ok_or_else(|| anyhow::anyhow!("tokens can only be minted with an HS256 secret (DAAP_JWT_SECRET)"))?;
+            let domains = (!domains.is_empty()).then_some(domains);
+            let token = daap::auth::mint(
+                &secret,
+                &sub,
+                &scope,
+                domains,
+                ttl,
+                auth.issuer.as_deref(),
+                auth.audience.as_deref(),
+            )?;
+            println!("{token}");
+            Ok(())
+        }
         Command::Openapi { format } => {
             match format {
                 SpecFormat::Yaml => print!("{}", daap::api::openapi_yaml()),
@@ -60,10 +93,30 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let dev_token = if settings.zero_setup_auth() {
+        let auth = settings.auth()?;
+        let secret = auth.secret.unwrap_or_default();
+        Some(daap::auth::mint(
+            &secret,
+            "dev-admin",
+            "daap:read daap:write daap:admin",
+            None,
+            std::time::Duration::from_secs(24 * 3600),
+            auth.issuer.as_deref(),
+            auth.audience.as_deref(),
+        )?)
+    } else {
+        None
+    };
     let app = Application::build(settings).await?;
     let addr = app.addr();
     tracing::info!(%addr, "daap is listening");
     eprintln!("daap is serving on http://{addr}  (docs: http://{addr}/docs)");
+    if let Some(token) = dev_token {
+        // Zero-setup mode only: no key is configured, so this is a local development server.
+        eprintln!("no DAAP_JWT_* key is set: a local secret is kept in the data directory; an admin token valid 24 h:");
+        eprintln!("export DAAP_TOKEN={token}");
+    }
     app.run_until_stopped().await
 }
 

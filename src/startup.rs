@@ -12,9 +12,9 @@ use poem::{
 
 use crate::{
     api::{self, RouteTable},
-    auth::Principal,
+    auth::{Principal, Scope, Verifier},
     config::Settings,
-    error::problem_response,
+    error::{ApiError, problem_response},
     idempotency,
     store::Db,
 };
@@ -23,6 +23,7 @@ use crate::{
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
+    pub verifier: Arc<Verifier>,
 }
 
 pub struct Application {
@@ -46,6 +47,7 @@ impl Application {
         if settings.migrate_on_start {
             db.migrate_up().await?;
         }
+        let verifier = Arc::new(Verifier::new(&settings.auth()?)?);
         let acceptor = TcpListener::bind(settings.listen)
             .into_acceptor()
             .await
@@ -55,7 +57,7 @@ impl Application {
             .first()
             .and_then(|a| a.as_socket_addr().copied())
             .context("the listener has no address")?;
-        Ok(Application { acceptor, addr, state: AppState { db }, settings })
+        Ok(Application { acceptor, addr, state: AppState { db, verifier }, settings })
     }
 
     pub fn port(&self) -> u16 {
@@ -96,6 +98,7 @@ pub fn routes(state: AppState, settings: &Settings) -> impl Endpoint<Output = Re
     let max_body = settings.max_body_bytes;
     let idempotency_ttl = settings.idempotency_ttl;
     let db = state.db.clone();
+    let verifier = state.verifier.clone();
     Route::new()
         .nest("/", service)
         .at(
@@ -124,6 +127,7 @@ pub fn routes(state: AppState, settings: &Settings) -> impl Endpoint<Output = Re
         })
         .around(move |ep, mut req: Request| {
             let db = db.clone();
+            let verifier = verifier.clone();
             async move {
                 // Read the (small, JSON) body once with a cap, whether or not it has a length.
                 let bytes = match req.take_body().into_bytes_limit(max_body).await {
@@ -137,6 +141,14 @@ pub fn routes(state: AppState, settings: &Settings) -> impl Endpoint<Output = Re
                     }
                 };
                 req.set_body(bytes.clone());
+                if req.uri().path().starts_with("/v1/") {
+                    match authenticate(&verifier, &req) {
+                        Ok(who) => {
+                            req.extensions_mut().insert(who);
+                        }
+                        Err(err) => return Ok(problem_response(err.into(), req.uri().path(), Vec::new)),
+                    }
+                }
                 if idempotency::applies(&req) {
                     let who = Principal::from_request_without_body(&req).await?;
                     return Ok(idempotency::handle(&*ep, req, &bytes, &db, &who.sub, idempotency_ttl).await);
@@ -144,6 +156,26 @@ pub fn routes(state: AppState, settings: &Settings) -> impl Endpoint<Output = Re
                 ep.call(req).await.map(IntoResponse::into_response)
             }
         })
+}
+
+/// Verifies the bearer token and the scope the method needs (read for GET, write otherwise).
+fn authenticate(verifier: &Verifier, req: &Request) -> Result<Principal, ApiError> {
+    let header = req.headers().get(poem::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let token = match header.map(|h| h.split_once(' ')) {
+        None => return Err(ApiError::Unauthorized("a bearer token is required".to_owned())),
+        Some(Some((scheme, token))) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+            token.trim()
+        }
+        Some(_) => return Err(ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".to_owned())),
+    };
+    let who = verifier.verify(token)?;
+    let needed = if matches!(*req.method(), poem::http::Method::GET | poem::http::Method::HEAD) {
+        Scope::Read
+    } else {
+        Scope::Write
+    };
+    who.require(needed)?;
+    Ok(who)
 }
 
 /// Expired keys are deleted about ten times per lifetime, at most once a minute.

@@ -6,6 +6,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, param::Query, payload::Json};
 
 use super::{ApiTags, dto::timestamp, params};
 use crate::{
+    auth::BearerAuth,
     error::ApiError,
     events::{self, EventRow, EventType, FeedQuery},
     startup::AppState,
@@ -85,6 +86,7 @@ impl EventsApi {
     async fn list_events(
         &self,
         state: Data<&AppState>,
+        _auth: BearerAuth,
         /// Resume after this cursor (`nextCursor` or an event's `cursor`); absent: from the start.
         after: Query<Option<String>>,
         /// Page size.

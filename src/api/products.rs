@@ -13,7 +13,7 @@ use super::{
     params,
 };
 use crate::{
-    auth::Principal,
+    auth::{BearerAuth, Principal, Scope},
     catalog::{self, WriteOptions, etag_matches},
     domain::model::ProductStatus,
     error::ApiError,
@@ -112,6 +112,7 @@ impl ProductsApi {
     async fn create_data_product(
         &self,
         state: Data<&AppState>,
+        _auth: BearerAuth,
         who: Principal,
         idem: Idem,
         /// Makes a retry safe: the first answer to this key (with the same method, path, query and
@@ -142,6 +143,7 @@ impl ProductsApi {
     async fn list_data_products(
         &self,
         state: Data<&AppState>,
+        _auth: BearerAuth,
         /// Only products of this domain (exact match).
         domain: Query<Option<String>>,
         /// Only products with this status.
@@ -190,6 +192,7 @@ impl ProductsApi {
     async fn get_data_product(
         &self,
         state: Data<&AppState>,
+        _auth: BearerAuth,
         /// The product name.
         name: Path<String>,
         /// Also find a soft-deleted product.
@@ -218,6 +221,7 @@ impl ProductsApi {
     async fn update_data_product(
         &self,
         state: Data<&AppState>,
+        _auth: BearerAuth,
         who: Principal,
         idem: Idem,
         /// Makes a retry safe: the first answer to this key (with the same method, path, query and
@@ -264,6 +268,7 @@ impl ProductsApi {
     async fn delete_data_product(
         &self,
         state: Data<&AppState>,
+        _auth: BearerAuth,
         who: Principal,
         idem: Idem,
         /// Makes a retry safe: the first answer to this key (with the same method, path, query and
@@ -282,6 +287,7 @@ impl ProductsApi {
     ) -> Result<DeleteResponse, ApiError> {
         let name = params::product_name(&name)?;
         if purge.0 {
+            who.require(Scope::Admin)?;
             catalog::purge_product(&state.db, &who, &name).await?
         } else {
             catalog::delete_product(&state.db, &who, &name).await?
@@ -298,6 +304,7 @@ impl ProductsApi {
     async fn restore_data_product(
         &self,
         state: Data<&AppState>,
+        _auth: BearerAuth,
         who: Principal,
         idem: Idem,
         /// Makes a retry safe: the first answer to this key (with the same method, path, query and

@@ -11,6 +11,7 @@ use super::{
     dto::{DataProduct, TableSchema},
 };
 use crate::{
+    auth::BearerAuth,
     catalog::{self, Resolved},
     domain::public_id::PublicId,
     error::ApiError,
@@ -48,6 +49,7 @@ impl ResolveApi {
     async fn resolve_id(
         &self,
         state: Data<&AppState>,
+        _auth: BearerAuth,
         /// The public ID, e.g. `dp:prisons:v1.2:incidents`.
         id: Path<String>,
         /// Also read a soft-deleted product.

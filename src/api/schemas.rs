@@ -15,6 +15,7 @@ use super::{
     products::{etag, write_result},
 };
 use crate::{
+    auth::BearerAuth,
     auth::Principal,
     catalog::{self, WriteOptions},
     domain::version::VersionSelector,
@@ -86,6 +87,7 @@ impl SchemasApi {
     async fn list_schemas(
         &self,
         state: Data<&AppState>,
+        _auth: BearerAuth,
         /// The product name.
         name: Path<String>,
         /// Also read a soft-deleted product.
@@ -102,6 +104,7 @@ impl SchemasApi {
     async fn get_schema(
         &self,
         state: Data<&AppState>,
+        _auth: BearerAuth,
         /// The product name.
         name: Path<String>,
         /// The table name.
@@ -125,6 +128,7 @@ impl SchemasApi {
     async fn put_schema(
         &self,
         state: Data<&AppState>,
+        _auth: BearerAuth,
         who: Principal,
         idem: Idem,
         /// Makes a retry safe: the first answer to this key (with the same method, path, query and
@@ -180,6 +184,7 @@ impl SchemasApi {
     async fn delete_schema(
         &self,
         state: Data<&AppState>,
+        _auth: BearerAuth,
         who: Principal,
         idem: Idem,
         /// Makes a retry safe: the first answer to this key (with the same method, path, query and

@@ -15,6 +15,7 @@ use super::{
     products::etag,
 };
 use crate::{
+    auth::BearerAuth,
     catalog::{self, etag_matches},
     domain::{diff::classify, version::VersionSelector},
     error::ApiError,
@@ -87,6 +88,7 @@ impl VersionsApi {
     async fn list_versions(
         &self,
         state: Data<&AppState>,
+        _auth: BearerAuth,
         /// The product name.
         name: Path<String>,
         /// Page size.
@@ -115,6 +117,7 @@ impl VersionsApi {
     async fn get_version(
         &self,
         state: Data<&AppState>,
+        _auth: BearerAuth,
         /// The product name.
         name: Path<String>,
         /// `v1.2`, `1.2`, `v1` or `latest`.
@@ -142,6 +145,7 @@ impl VersionsApi {
     async fn list_version_schemas(
         &self,
         state: Data<&AppState>,
+        _auth: BearerAuth,
         /// The product name.
         name: Path<String>,
         /// `v1.2`, `1.2`, `v1` or `latest`.
@@ -168,6 +172,7 @@ impl VersionsApi {
     async fn get_version_schema(
         &self,
         state: Data<&AppState>,
+        _auth: BearerAuth,
         /// The product name.
         name: Path<String>,
         /// `v1.2`, `1.2`, `v1` or `latest`.
@@ -193,6 +198,7 @@ impl VersionsApi {
     async fn compare_versions(
         &self,
         state: Data<&AppState>,
+        _auth: BearerAuth,
         /// The product name.
         name: Path<String>,
         /// The version to compare from.

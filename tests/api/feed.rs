@@ -53,7 +53,7 @@ async fn every_change_emits_its_event_in_order(app: TestApp) {
     assert_eq!(items[4]["data"]["changeType"], "major");
     for e in items {
         assert_eq!(e["dataProduct"], "fed");
-        assert_eq!(e["actor"], "anonymous");
+        assert_eq!(e["actor"], crate::helpers::ADMIN_SUB);
         assert!(e["id"].as_str().is_some_and(|id| id.len() == 36), "{e}");
         assert!(e["occurredAt"].as_str().is_some_and(|t| t.ends_with('Z')), "{e}");
     }

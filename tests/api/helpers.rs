@@ -61,6 +61,16 @@ pub enum Backend {
     Postgres,
 }
 
+/// The HS256 secret every test server verifies tokens with.
+pub const TEST_SECRET: &str = "daap-test-secret-0123456789abcdef";
+/// The `sub` of the admin token every test client sends by default.
+pub const ADMIN_SUB: &str = "test-admin";
+
+/// A token signed with `TEST_SECRET`, valid for an hour.
+pub fn mint_token(sub: &str, scopes: &str, domains: Option<Vec<String>>) -> String {
+    daap::auth::mint(TEST_SECRET, sub, scopes, domains, Duration::from_secs(3600), None, None).expect("a token")
+}
+
 /// A running application and a client for it.
 #[derive(Clone)]
 pub struct TestApp {
@@ -332,6 +342,15 @@ where
     Fut: Future<Output = ()>,
 {
     settings.shutdown_grace = Duration::from_secs(1);
+    if settings.jwt_secret.is_none() && settings.jwt_public_key.is_none() {
+        settings.jwt_secret = Some(TEST_SECRET.to_owned());
+    }
+    let admin = mint_token(ADMIN_SUB, "daap:read daap:write daap:admin", None);
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {admin}")).expect("a header value"),
+    );
     let database_url = settings.database_url.clone().unwrap_or_else(|| daap::store::Db::sqlite_url(&settings.data_dir));
     let application = Application::build(settings).await.expect("the application starts");
     let base = format!("http://127.0.0.1:{}", application.port());
@@ -341,7 +360,12 @@ where
     }));
     let app = TestApp {
         base,
-        client: reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(60)).build().expect("a client"),
+        client: reqwest::Client::builder()
+            .no_proxy()
+            .default_headers(headers)
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("a client"),
         database_url,
     };
     let outcome = AssertUnwindSafe(scenario(app)).catch_unwind().await;
