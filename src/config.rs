@@ -12,6 +12,7 @@
 //! - `DAAP_JWT_ISSUER`, `DAAP_JWT_AUDIENCE` (unset): required `iss` / `aud` when set.
 //!   With neither key set, a random HS256 secret is kept in `<data dir>/jwt-secret` and an
 //!   admin token valid 24 h is printed at start-up.
+//! - `DAAP_RATE_LIMIT_PER_SECOND` (`200`), `DAAP_RATE_LIMIT_BURST` (`400`): per principal; 0 turns it off.
 //! - `LOG_FORMAT` (`pretty`): `pretty` or `json`; `RUST_LOG` (`info`) filters.
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -48,6 +49,12 @@ pub struct Settings {
     /// How long an `Idempotency-Key` and its stored answer are kept.
     #[arg(long, env = "DAAP_IDEMPOTENCY_TTL", default_value = "24h", value_parser = parse_duration)]
     pub idempotency_ttl: Duration,
+    /// Requests a second each principal may make on average (0: no limit).
+    #[arg(long, env = "DAAP_RATE_LIMIT_PER_SECOND", default_value_t = 200)]
+    pub rate_limit_per_second: u32,
+    /// Requests a principal may make in one burst.
+    #[arg(long, env = "DAAP_RATE_LIMIT_BURST", default_value_t = 400)]
+    pub rate_limit_burst: u32,
     /// HS256 secret for bearer tokens.
     #[arg(long, env = "DAAP_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
@@ -79,6 +86,8 @@ impl Settings {
             db_max_connections: 10,
             max_body_bytes: 1024 * 1024,
             idempotency_ttl: Duration::from_secs(24 * 3600),
+            rate_limit_per_second: 200,
+            rate_limit_burst: 400,
             jwt_secret: None,
             jwt_public_key: None,
             jwt_issuer: None,

@@ -39,13 +39,14 @@ pub enum ProblemType {
     UnsupportedMediaType,
     Validation,
     IdempotencyKeyReused,
+    RateLimited,
     Unavailable,
     Internal,
 }
 
 impl ProblemType {
     /// Every type, in README order.
-    pub const ALL: [ProblemType; 18] = [
+    pub const ALL: [ProblemType; 19] = [
         Self::MalformedRequest,
         Self::InvalidId,
         Self::InvalidIdempotencyKey,
@@ -62,6 +63,7 @@ impl ProblemType {
         Self::UnsupportedMediaType,
         Self::Validation,
         Self::IdempotencyKeyReused,
+        Self::RateLimited,
         Self::Unavailable,
         Self::Internal,
     ];
@@ -99,6 +101,7 @@ impl ProblemType {
                 ("/problems/unsupported-media-type", "Unsupported media type", StatusCode::UNSUPPORTED_MEDIA_TYPE)
             }
             Self::Validation => ("/problems/validation", "Validation failed", StatusCode::UNPROCESSABLE_ENTITY),
+            Self::RateLimited => ("/problems/rate-limited", "Too many requests", StatusCode::TOO_MANY_REQUESTS),
             Self::Unavailable => ("/problems/unavailable", "Service unavailable", StatusCode::SERVICE_UNAVAILABLE),
             Self::Internal => ("/problems/internal", "Internal server error", StatusCode::INTERNAL_SERVER_ERROR),
         }
@@ -174,6 +177,9 @@ pub enum ApiError {
     /// 422: the body breaks the schema; every violation listed.
     #[error("the request body is invalid")]
     Validation(Vec<FieldError>),
+    /// 429: the principal's rate limit is spent; retry after this many seconds.
+    #[error("rate limit exceeded")]
+    RateLimited(u64),
     /// 503: the database cannot be reached.
     #[error("the database is unavailable")]
     Unavailable,
@@ -210,6 +216,9 @@ impl ApiError {
             Self::PreconditionFailed(d) => (ProblemType::PreconditionFailed, d.clone()),
             Self::Validation(errors) => {
                 (ProblemType::Validation, format!("the request body has {} invalid member(s)", errors.len()))
+            }
+            Self::RateLimited(secs) => {
+                (ProblemType::RateLimited, format!("too many requests from this principal; retry in {secs} s"))
             }
             Self::Unavailable => {
                 (ProblemType::Unavailable, "the service cannot reach its database; try again later".to_owned())
@@ -274,7 +283,9 @@ impl Problem {
 
 /// Turns any error that reached the edge into a problem answer for `path`.
 /// `allow` gives the methods a path supports, for 405 answers.
-pub fn problem_response(err: poem::Error, path: &str, allow: impl Fn() -> Vec<&'static str>) -> Response {
+/// `instance` is the request path, with the request id as its fragment.
+pub fn problem_response(err: poem::Error, instance: &str, allow: impl Fn() -> Vec<&'static str>) -> Response {
+    let path = instance.split('#').next().unwrap_or(instance);
     let mut extra_allow = None;
     let mut problem = if let Some(api) = err.downcast_ref::<ApiError>() {
         if let ApiError::Internal(cause) = api {
@@ -303,7 +314,7 @@ pub fn problem_response(err: poem::Error, path: &str, allow: impl Fn() -> Vec<&'
             }
         }
     };
-    problem.instance = Some(path.to_owned());
+    problem.instance = Some(instance.to_owned());
     let mut resp = problem.into_response();
     if let Some(allow) = extra_allow.and_then(|a| HeaderValue::from_str(&a).ok()) {
         resp.headers_mut().insert(header::ALLOW, allow);
@@ -332,6 +343,7 @@ impl ApiResponse for ApiError {
             (412, "`If-Match` does not match the current version (`/problems/precondition-failed`)"),
             (413, "Body over the size limit (`/problems/payload-too-large`)"),
             (415, "Body is not `application/json` (`/problems/unsupported-media-type`)"),
+            (429, "The principal's rate limit is spent (`/problems/rate-limited`, with `Retry-After`)"),
             (
                 422,
                 "Body breaks the schema; `errors` lists every violation (`/problems/validation`); or an idempotency key reused with a different request (`/problems/idempotency-key-reused`)",

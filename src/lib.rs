@@ -14,6 +14,8 @@ pub mod error;
 pub mod events;
 /// Idempotency keys: claim, replay and store with the change.
 pub mod idempotency;
+/// Prometheus metrics.
+pub mod metrics;
 /// Building and running the server.
 pub mod startup;
 /// Persistence: connection, migrations, queries.

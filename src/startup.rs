@@ -6,16 +6,19 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
 use poem::{
-    Endpoint, EndpointExt, FromRequest, IntoResponse, Request, Response, Route, Server,
+    Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server,
+    http::{HeaderValue, header},
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
 };
+use tracing::Instrument;
 
 use crate::{
     api::{self, RouteTable},
-    auth::{Principal, Scope, Verifier},
+    auth::{Principal, Scope, Verifier, rate_limit::RateLimiter},
     config::Settings,
     error::{ApiError, problem_response},
     idempotency,
+    metrics::Metrics,
     store::Db,
 };
 
@@ -24,6 +27,7 @@ use crate::{
 pub struct AppState {
     pub db: Db,
     pub verifier: Arc<Verifier>,
+    pub metrics: Arc<Metrics>,
 }
 
 pub struct Application {
@@ -57,7 +61,12 @@ impl Application {
             .first()
             .and_then(|a| a.as_socket_addr().copied())
             .context("the listener has no address")?;
-        Ok(Application { acceptor, addr, state: AppState { db, verifier }, settings })
+        Ok(Application {
+            acceptor,
+            addr,
+            state: AppState { db, verifier, metrics: Arc::new(Metrics::default()) },
+            settings,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -88,17 +97,146 @@ impl Application {
     }
 }
 
+/// What the layers around the routes share.
+struct Edge {
+    route_table: RouteTable,
+    verifier: Arc<Verifier>,
+    limiter: Option<RateLimiter>,
+    metrics: Arc<Metrics>,
+    db: Db,
+    max_body: usize,
+    idempotency_ttl: std::time::Duration,
+}
+
+/// The request id of a request (from `X-Request-Id`, or generated).
+#[derive(Clone)]
+pub struct RequestId(pub String);
+
+const REQUEST_ID: &str = "x-request-id";
+
+impl Edge {
+    /// Outermost: request id, a log span, metrics by route template.
+    async fn observe<E: Endpoint>(&self, ep: &E, mut req: Request) -> Response {
+        let id = req
+            .headers()
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+            .map(str::to_owned)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        req.extensions_mut().insert(RequestId(id.clone()));
+        let method = req.method().to_string();
+        let route = self.route_table.template(req.uri().path()).unwrap_or("unmatched").to_owned();
+        let span = tracing::info_span!("request", request_id = %id, %method, %route);
+        let started = std::time::Instant::now();
+        let mut resp = match ep.call(req).instrument(span.clone()).await {
+            Ok(r) => r.into_response(),
+            Err(e) => e.into_response(),
+        };
+        let elapsed = started.elapsed();
+        let status = resp.status().as_u16();
+        span.in_scope(|| tracing::info!(status, elapsed_ms = elapsed.as_millis() as u64, "request"));
+        self.metrics.observe(&method, &route, status, elapsed);
+        if resp.headers().contains_key(idempotency::REPLAYED) {
+            self.metrics.replayed();
+        }
+        if let Ok(v) = HeaderValue::from_str(&id) {
+            resp.headers_mut().insert(REQUEST_ID, v);
+        }
+        resp
+    }
+
+    /// Body cap, authentication, rate limit, idempotency.
+    async fn admit<E: Endpoint>(&self, ep: &E, mut req: Request) -> Response {
+        // Read the (small, JSON) body once with a cap, whether or not it has a length.
+        let bytes = match req.take_body().into_bytes_limit(self.max_body).await {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                // The rest of the body is unread: the connection cannot be reused.
+                let mut resp = self.problem(err.into(), &req);
+                resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+                return resp;
+            }
+        };
+        req.set_body(bytes.clone());
+        let mut quota = None;
+        if req.uri().path().starts_with("/v1/") {
+            let who = match authenticate(&self.verifier, &req) {
+                Ok(who) => who,
+                Err(err) => return self.problem(err.into(), &req),
+            };
+            if let Some(limiter) = &self.limiter {
+                match limiter.take(&who.sub) {
+                    Ok(q) => quota = Some(q),
+                    Err(wait) => {
+                        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+                        let mut resp = self.problem(ApiError::RateLimited(secs).into(), &req);
+                        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                        return resp;
+                    }
+                }
+            }
+            req.extensions_mut().insert(who);
+        }
+        let mut resp = if idempotency::applies(&req) {
+            let sub = req.extensions().get::<Principal>().map(|p| p.sub.clone()).unwrap_or_default();
+            let instance = instance_of(&req);
+            idempotency::handle(ep, req, &bytes, &self.db, &sub, self.idempotency_ttl, &instance).await
+        } else {
+            match ep.call(req).await {
+                Ok(r) => r.into_response(),
+                Err(e) => e.into_response(),
+            }
+        };
+        if let Some(q) = quota {
+            let h = resp.headers_mut();
+            h.insert("ratelimit-limit", HeaderValue::from(q.limit));
+            h.insert("ratelimit-remaining", HeaderValue::from(q.remaining));
+            h.insert("ratelimit-reset", HeaderValue::from(q.reset));
+        }
+        resp
+    }
+
+    /// Innermost: every error becomes a problem document.
+    async fn map_errors<E: Endpoint>(&self, ep: &E, req: Request) -> Response {
+        let path = req.uri().path().to_owned();
+        let instance = instance_of(&req);
+        match ep.call(req).await {
+            Ok(resp) => resp.into_response(),
+            Err(err) => problem_response(err, &instance, || self.route_table.allowed(&path)),
+        }
+    }
+
+    fn problem(&self, err: poem::Error, req: &Request) -> Response {
+        problem_response(err, &instance_of(req), Vec::new)
+    }
+}
+
+/// The problem `instance` of a request: its path, with the request id as the fragment.
+fn instance_of(req: &Request) -> String {
+    match req.extensions().get::<RequestId>() {
+        Some(RequestId(id)) => format!("{}#{id}", req.uri().path()),
+        None => req.uri().path().to_owned(),
+    }
+}
+
 /// Every route, wrapped so that every error is a problem document.
 pub fn routes(state: AppState, settings: &Settings) -> impl Endpoint<Output = Response> + 'static {
     let service = api::service();
-    let route_table = Arc::new(RouteTable::from_spec(&service.spec()));
     let spec_json = service.spec();
     let spec_yaml = service.spec_yaml();
     let docs = service.swagger_ui();
-    let max_body = settings.max_body_bytes;
-    let idempotency_ttl = settings.idempotency_ttl;
-    let db = state.db.clone();
-    let verifier = state.verifier.clone();
+    let edge = Arc::new(Edge {
+        route_table: RouteTable::from_spec(&spec_json),
+        verifier: state.verifier.clone(),
+        limiter: RateLimiter::new(settings.rate_limit_per_second, settings.rate_limit_burst),
+        metrics: state.metrics.clone(),
+        db: state.db.clone(),
+        max_body: settings.max_body_bytes,
+        idempotency_ttl: settings.idempotency_ttl,
+    });
+    let (inner, middle, outer) = (edge.clone(), edge.clone(), edge);
+    let metrics_state = state.clone();
     Route::new()
         .nest("/", service)
         .at(
@@ -113,48 +251,26 @@ pub fn routes(state: AppState, settings: &Settings) -> impl Endpoint<Output = Re
                 Response::builder().content_type("application/yaml").body(spec_yaml.clone())
             }),
         )
+        .at(
+            "/metrics",
+            poem::get(poem::endpoint::make_sync(move |_| {
+                let pool = metrics_state.db.pool_state();
+                Response::builder().content_type("text/plain; version=0.0.4").body(metrics_state.metrics.render(&pool))
+            })),
+        )
         .nest("/docs", docs)
         .data(state)
         .around(move |ep, req: Request| {
-            let route_table = route_table.clone();
-            async move {
-                let path = req.uri().path().to_owned();
-                match ep.call(req).await {
-                    Ok(resp) => Ok(resp.into_response()),
-                    Err(err) => Ok(problem_response(err, &path, || route_table.allowed(&path))),
-                }
-            }
+            let edge = inner.clone();
+            async move { Ok(edge.map_errors(&*ep, req).await) }
         })
-        .around(move |ep, mut req: Request| {
-            let db = db.clone();
-            let verifier = verifier.clone();
-            async move {
-                // Read the (small, JSON) body once with a cap, whether or not it has a length.
-                let bytes = match req.take_body().into_bytes_limit(max_body).await {
-                    Ok(bytes) => bytes,
-                    Err(err) => {
-                        // The rest of the body is unread: the connection cannot be reused.
-                        let mut resp = problem_response(err.into(), req.uri().path(), Vec::new);
-                        resp.headers_mut()
-                            .insert(poem::http::header::CONNECTION, poem::http::HeaderValue::from_static("close"));
-                        return Ok(resp);
-                    }
-                };
-                req.set_body(bytes.clone());
-                if req.uri().path().starts_with("/v1/") {
-                    match authenticate(&verifier, &req) {
-                        Ok(who) => {
-                            req.extensions_mut().insert(who);
-                        }
-                        Err(err) => return Ok(problem_response(err.into(), req.uri().path(), Vec::new)),
-                    }
-                }
-                if idempotency::applies(&req) {
-                    let who = Principal::from_request_without_body(&req).await?;
-                    return Ok(idempotency::handle(&*ep, req, &bytes, &db, &who.sub, idempotency_ttl).await);
-                }
-                ep.call(req).await.map(IntoResponse::into_response)
-            }
+        .around(move |ep, req: Request| {
+            let edge = middle.clone();
+            async move { Ok(edge.admit(&*ep, req).await) }
+        })
+        .around(move |ep, req: Request| {
+            let edge = outer.clone();
+            async move { Ok(edge.observe(&*ep, req).await) }
         })
 }
 

@@ -83,7 +83,7 @@ pub fn openapi_json() -> String {
 }
 
 /// Path templates and their methods, for `Allow` on 405 answers.
-pub struct RouteTable(Vec<(Vec<String>, Vec<&'static str>)>);
+pub struct RouteTable(Vec<(String, Vec<String>, Vec<&'static str>)>);
 
 impl RouteTable {
     pub fn from_spec(spec_json: &str) -> RouteTable {
@@ -96,24 +96,33 @@ impl RouteTable {
                     .into_iter()
                     .filter(|m| ops.get(m.to_lowercase()).is_some())
                     .collect();
-                routes.push((segments, methods));
+                routes.push((template.clone(), segments, methods));
             }
         }
         RouteTable(routes)
     }
 
+    fn matching<'a>(
+        &'a self,
+        path: &str,
+    ) -> impl Iterator<Item = &'a (String, Vec<String>, Vec<&'static str>)> + use<'a> {
+        let parts: Vec<String> = path.split('/').map(str::to_owned).collect();
+        self.0.iter().filter(move |(_, segments, _)| {
+            segments.len() == parts.len()
+                && segments.iter().zip(&parts).all(|(s, p)| s == p || (s.starts_with('{') && s.ends_with('}')))
+        })
+    }
+
+    /// The documented template a concrete path matches, e.g. `/v1/data-products/{name}`.
+    pub fn template(&self, path: &str) -> Option<&str> {
+        // A literal segment beats a parameter (`/restore` over `/{version}`): fewest braces wins.
+        self.matching(path).min_by_key(|(t, _, _)| t.matches('{').count()).map(|(t, _, _)| t.as_str())
+    }
+
     /// The methods a concrete path supports.
     pub fn allowed(&self, path: &str) -> Vec<&'static str> {
-        let parts: Vec<&str> = path.split('/').collect();
-        let mut allowed: Vec<&'static str> = self
-            .0
-            .iter()
-            .filter(|(segments, _)| {
-                segments.len() == parts.len()
-                    && segments.iter().zip(&parts).all(|(s, p)| s == p || (s.starts_with('{') && s.ends_with('}')))
-            })
-            .flat_map(|(_, methods)| methods.iter().copied())
-            .collect();
+        let mut allowed: Vec<&'static str> =
+            self.matching(path).flat_map(|(_, _, methods)| methods.iter().copied()).collect();
         allowed.sort_unstable();
         allowed.dedup();
         allowed

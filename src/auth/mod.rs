@@ -6,6 +6,8 @@
 //!
 //! Environment: `DAAP_JWT_SECRET`, `DAAP_JWT_PUBLIC_KEY` (PEM text or a path to it),
 //! `DAAP_JWT_ISSUER`, `DAAP_JWT_AUDIENCE` (see `config`).
+pub mod rate_limit;
+
 use std::{collections::HashSet, path::Path};
 
 use anyhow::Context;

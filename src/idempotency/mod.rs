@@ -274,8 +274,9 @@ pub async fn handle<E: Endpoint>(
     db: &Db,
     principal: &str,
     ttl: Duration,
+    instance: &str,
 ) -> Response {
-    let path = req.uri().path().to_owned();
+    let path = instance.to_owned();
     let raw = req.headers().get(HEADER).map(|v| v.as_bytes().to_vec()).unwrap_or_default();
     let key = match parse_key(&raw) {
         Ok(k) => k,
@@ -283,7 +284,7 @@ pub async fn handle<E: Endpoint>(
             return problem(ProblemType::InvalidIdempotencyKey, &format!("the Idempotency-Key header {why}"), &path);
         }
     };
-    let fp = fingerprint(req.method(), &path, req.uri().query().unwrap_or(""), body);
+    let fp = fingerprint(req.method(), req.uri().path(), req.uri().query().unwrap_or(""), body);
     match claim(db, principal, &key, &fp, ttl).await {
         Err(err) => {
             tracing::error!(error = %err, "cannot claim an idempotency key");

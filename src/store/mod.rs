@@ -83,6 +83,21 @@ impl Db {
         }
     }
 
+    /// Connections of the pool in use and idle, for metrics.
+    pub fn pool_state(&self) -> crate::metrics::PoolState {
+        let (size, idle) = match self.backend() {
+            DbBackend::Postgres => {
+                let p = self.conn.get_postgres_connection_pool();
+                (p.size(), p.num_idle())
+            }
+            _ => {
+                let p = self.conn.get_sqlite_connection_pool();
+                (p.size(), p.num_idle())
+            }
+        };
+        crate::metrics::PoolState { in_use: u64::from(size).saturating_sub(idle as u64), idle: idle as u64 }
+    }
+
     pub async fn ping(&self) -> bool {
         self.conn.execute_unprepared("SELECT 1").await.is_ok()
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{TestApp, assert_problem, expect, metadata_body, product_body, read, simple_table};
+use crate::helpers::{TestApp, assert_problem, expect, instance_path, metadata_body, product_body, read, simple_table};
 
 async fn unknown_routes_are_404_problems(app: TestApp) {
     app.create_product("alpha").await;
@@ -21,7 +21,7 @@ async fn unknown_routes_are_404_problems(app: TestApp) {
         "/v1/data-products/alpha/schemas/t/extra/more",
     ] {
         let problem = assert_problem(app.get(path).await, 404, "/problems/not-found").await;
-        assert_eq!(problem["instance"], path, "instance names the request path");
+        assert_eq!(instance_path(&problem), path, "instance names the request path");
     }
     assert_problem(app.post_json("/v1/nope", &json!({})).await, 404, "/problems/not-found").await;
 }
@@ -130,9 +130,9 @@ async fn problems_carry_title_status_detail_and_instance(app: TestApp) {
     assert_eq!(body["status"], 404);
     assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()));
     assert!(body["detail"].as_str().is_some_and(|d| d.contains("nosuch")));
-    assert_eq!(body["instance"], "/v1/data-products/nosuch");
+    assert_eq!(instance_path(body), "/v1/data-products/nosuch");
     let validation = expect(app.post_json("/v1/data-products", &json!({ "name": "x" })).await, 422).await;
-    assert_eq!(validation.body["instance"], "/v1/data-products");
+    assert_eq!(instance_path(&validation.body), "/v1/data-products");
     assert!(validation.body["errors"].is_array());
 }
 

@@ -342,6 +342,10 @@ where
     Fut: Future<Output = ()>,
 {
     settings.shutdown_grace = Duration::from_secs(1);
+    if settings.rate_limit_per_second == 200 {
+        // The suite's own bursts are not what it tests; `operations.rs` tests the limit.
+        settings.rate_limit_per_second = 0;
+    }
     if settings.jwt_secret.is_none() && settings.jwt_public_key.is_none() {
         settings.jwt_secret = Some(TEST_SECRET.to_owned());
     }
@@ -640,4 +644,12 @@ fn spawn_watchdog(bin: &Path, dir: &Path, as_root: bool) {
         // Its own process group, so a Ctrl-C of the test run does not stop it first.
         .process_group(0)
         .spawn();
+}
+
+/// The path part of a problem's `instance` (`<path>#<request id>`), checking the id is there.
+pub fn instance_path(problem: &Value) -> &str {
+    let instance = problem["instance"].as_str().unwrap_or_else(|| panic!("no instance in {problem}"));
+    let (path, id) = instance.split_once('#').unwrap_or_else(|| panic!("no request id in instance {instance}"));
+    assert!(!id.is_empty(), "empty request id in {instance}");
+    path
 }

@@ -9,6 +9,7 @@ mod concurrency;
 mod errors;
 mod feed;
 mod idempotency;
+mod operations;
 mod ops;
 mod products;
 mod resolve;

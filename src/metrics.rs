@@ -1,0 +1,117 @@
+//! Prometheus metrics, rendered as text at `/metrics`. Requests are labelled by route
+//! template (`/v1/data-products/{name}`), never the raw path, so label sets stay bounded.
+use std::{
+    collections::BTreeMap,
+    fmt::Write,
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+/// Upper bounds of the latency histogram buckets, in seconds.
+const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    sum: f64,
+    count: u64,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    durations: Mutex<BTreeMap<(String, String), Histogram>>,
+    replays: AtomicU64,
+}
+
+/// Connections of the database pool.
+pub struct PoolState {
+    pub in_use: u64,
+    pub idle: u64,
+}
+
+impl Metrics {
+    pub fn observe(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        if let Ok(mut m) = self.requests.lock() {
+            *m.entry((method.to_owned(), route.to_owned(), status)).or_default() += 1;
+        }
+        if let Ok(mut m) = self.durations.lock() {
+            let h = m.entry((method.to_owned(), route.to_owned())).or_default();
+            let secs = elapsed.as_secs_f64();
+            for (i, bound) in BUCKETS.iter().enumerate() {
+                if secs <= *bound {
+                    h.counts[i] += 1;
+                }
+            }
+            h.sum += secs;
+            h.count += 1;
+        }
+    }
+
+    pub fn replayed(&self) {
+        self.replays.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn render(&self, pool: &PoolState) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP daap_http_requests_total HTTP requests by method, route template and status.\n");
+        out.push_str("# TYPE daap_http_requests_total counter\n");
+        if let Ok(m) = self.requests.lock() {
+            for ((method, route, status), n) in m.iter() {
+                let _ = writeln!(
+                    out,
+                    "daap_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}"
+                );
+            }
+        }
+        out.push_str("# HELP daap_http_request_duration_seconds HTTP request latency by method and route template.\n");
+        out.push_str("# TYPE daap_http_request_duration_seconds histogram\n");
+        if let Ok(m) = self.durations.lock() {
+            for ((method, route), h) in m.iter() {
+                let labels = format!("method=\"{method}\",route=\"{route}\"");
+                for (bound, n) in BUCKETS.iter().zip(h.counts) {
+                    let _ = writeln!(out, "daap_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {n}");
+                }
+                let _ = writeln!(out, "daap_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
+                let _ = writeln!(out, "daap_http_request_duration_seconds_sum{{{labels}}} {}", h.sum);
+                let _ = writeln!(out, "daap_http_request_duration_seconds_count{{{labels}}} {}", h.count);
+            }
+        }
+        out.push_str("# HELP daap_db_pool_connections Database pool connections by state.\n");
+        out.push_str("# TYPE daap_db_pool_connections gauge\n");
+        let _ = writeln!(out, "daap_db_pool_connections{{state=\"in_use\"}} {}", pool.in_use);
+        let _ = writeln!(out, "daap_db_pool_connections{{state=\"idle\"}} {}", pool.idle);
+        out.push_str("# HELP daap_idempotency_replays_total Answers replayed for a repeated Idempotency-Key.\n");
+        out.push_str("# TYPE daap_idempotency_replays_total counter\n");
+        let _ = writeln!(out, "daap_idempotency_replays_total {}", self.replays.load(Ordering::Relaxed));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_counted_by_template_and_status_with_a_histogram() {
+        let m = Metrics::default();
+        m.observe("GET", "/v1/data-products/{name}", 200, Duration::from_millis(3));
+        m.observe("GET", "/v1/data-products/{name}", 200, Duration::from_millis(30));
+        m.observe("GET", "/v1/data-products/{name}", 404, Duration::from_millis(2));
+        m.replayed();
+        let text = m.render(&PoolState { in_use: 1, idle: 4 });
+        assert!(
+            text.contains(
+                "daap_http_requests_total{method=\"GET\",route=\"/v1/data-products/{name}\",status=\"200\"} 2"
+            )
+        );
+        assert!(text.contains("status=\"404\"} 1"));
+        assert!(text.contains("le=\"0.005\"} 2"), "{text}");
+        assert!(text.contains("le=\"+Inf\"} 3"));
+        assert!(text.contains("daap_db_pool_connections{state=\"idle\"} 4"));
+        assert!(text.contains("daap_idempotency_replays_total 1"));
+    }
+}
