@@ -13,6 +13,9 @@
 //!   With neither key set, a random HS256 secret is kept in `<data dir>/jwt-secret` and an
 //!   admin token valid 24 h is printed at start-up.
 //! - `DAAP_RATE_LIMIT_PER_SECOND` (`200`), `DAAP_RATE_LIMIT_BURST` (`400`): per principal; 0 turns it off.
+//! - `DAAP_REQUEST_TIMEOUT` (`60s`): a request still running then is answered 503.
+//! - `DAAP_CORS_ORIGINS` (unset: no CORS): comma-separated origins allowed to call the API
+//!   from a browser, or `*`.
 //! - `LOG_FORMAT` (`pretty`): `pretty` or `json`; `RUST_LOG` (`info`) filters.
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -55,6 +58,12 @@ pub struct Settings {
     /// Requests a principal may make in one burst.
     #[arg(long, env = "DAAP_RATE_LIMIT_BURST", default_value_t = 400)]
     pub rate_limit_burst: u32,
+    /// Longest time a request may run (long-polls wait at most 30 s).
+    #[arg(long, env = "DAAP_REQUEST_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// Origins allowed to call the API from a browser (comma-separated, or `*`); unset: none.
+    #[arg(long, env = "DAAP_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
     /// HS256 secret for bearer tokens.
     #[arg(long, env = "DAAP_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
@@ -86,6 +95,8 @@ impl Settings {
             db_max_connections: 10,
             max_body_bytes: 1024 * 1024,
             idempotency_ttl: Duration::from_secs(24 * 3600),
+            request_timeout: Duration::from_secs(60),
+            cors_origins: Vec::new(),
             rate_limit_per_second: 200,
             rate_limit_burst: 400,
             jwt_secret: None,

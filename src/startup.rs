@@ -9,6 +9,7 @@ use poem::{
     Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server,
     http::{HeaderValue, header},
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
+    middleware::{CatchPanic, Cors},
 };
 use tracing::Instrument;
 
@@ -16,7 +17,7 @@ use crate::{
     api::{self, RouteTable},
     auth::{Principal, Scope, Verifier, rate_limit::RateLimiter},
     config::Settings,
-    error::{ApiError, problem_response},
+    error::{ApiError, Problem, ProblemType, problem_response},
     idempotency,
     metrics::Metrics,
     store::Db,
@@ -106,6 +107,7 @@ struct Edge {
     db: Db,
     max_body: usize,
     idempotency_ttl: std::time::Duration,
+    request_timeout: std::time::Duration,
 }
 
 /// The request id of a request (from `X-Request-Id`, or generated).
@@ -129,9 +131,15 @@ impl Edge {
         let route = self.route_table.template(req.uri().path()).unwrap_or("unmatched").to_owned();
         let span = tracing::info_span!("request", request_id = %id, %method, %route);
         let started = std::time::Instant::now();
-        let mut resp = match ep.call(req).instrument(span.clone()).await {
-            Ok(r) => r.into_response(),
-            Err(e) => e.into_response(),
+        let instance = instance_of(&req);
+        let mut resp = match tokio::time::timeout(self.request_timeout, ep.call(req).instrument(span.clone())).await {
+            Ok(Ok(r)) => r.into_response(),
+            Ok(Err(e)) => e.into_response(),
+            Err(_) => {
+                let mut p = Problem::of(ProblemType::Unavailable, "the request took too long and was abandoned");
+                p.instance = Some(instance);
+                p.into_response()
+            }
         };
         let elapsed = started.elapsed();
         let status = resp.status().as_u16();
@@ -178,7 +186,8 @@ impl Edge {
             }
             req.extensions_mut().insert(who);
         }
-        let mut resp = if idempotency::applies(&req) {
+        let routed = self.route_table.allowed(req.uri().path()).contains(&req.method().as_str());
+        let mut resp = if routed && idempotency::applies(&req) {
             let sub = req.extensions().get::<Principal>().map(|p| p.sub.clone()).unwrap_or_default();
             let instance = instance_of(&req);
             idempotency::handle(ep, req, &bytes, &self.db, &sub, self.idempotency_ttl, &instance).await
@@ -234,7 +243,9 @@ pub fn routes(state: AppState, settings: &Settings) -> impl Endpoint<Output = Re
         db: state.db.clone(),
         max_body: settings.max_body_bytes,
         idempotency_ttl: settings.idempotency_ttl,
+        request_timeout: settings.request_timeout,
     });
+    let cors = cors(&settings.cors_origins);
     let (inner, middle, outer) = (edge.clone(), edge.clone(), edge);
     let metrics_state = state.clone();
     Route::new()
@@ -268,10 +279,42 @@ pub fn routes(state: AppState, settings: &Settings) -> impl Endpoint<Output = Re
             let edge = middle.clone();
             async move { Ok(edge.admit(&*ep, req).await) }
         })
+        .with(CatchPanic::new().with_handler(on_panic))
         .around(move |ep, req: Request| {
             let edge = outer.clone();
             async move { Ok(edge.observe(&*ep, req).await) }
         })
+        .with_if(cors.is_some(), cors.unwrap_or_default())
+}
+
+/// A panicking handler is a bug: logged, answered as an opaque 500 problem.
+fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a handler panicked");
+    Problem::of(ProblemType::Internal, "an unexpected error occurred; it has been logged").into_response()
+}
+
+/// Browser access for the configured origins (`*` for any).
+fn cors(origins: &[String]) -> Option<Cors> {
+    let origins: Vec<&str> = origins.iter().map(|o| o.trim()).filter(|o| !o.is_empty()).collect();
+    if origins.is_empty() {
+        return None;
+    }
+    let mut cors = Cors::new()
+        .allow_methods(["GET", "POST", "PUT", "DELETE"])
+        .allow_headers([
+            "authorization",
+            "content-type",
+            "idempotency-key",
+            "if-match",
+            "if-none-match",
+            "x-request-id",
+        ])
+        .expose_headers(["etag", "location", "content-location", "x-request-id", "idempotent-replayed", "retry-after"])
+        .max_age(600);
+    if !origins.contains(&"*") {
+        cors = cors.allow_origins(origins);
+    }
+    Some(cors)
 }
 
 /// Verifies the bearer token and the scope the method needs (read for GET, write otherwise).

@@ -121,7 +121,7 @@ impl ProductsApi {
         /// (24 hours by default). A different request with the same key is 422
         /// `/problems/idempotency-key-reused`; a repeat while the first still runs is 409
         /// `/problems/idempotency-request-in-progress` with `Retry-After`.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 257, pattern = r"^[\x20-\x7e]+$"))]
         _idempotency_key: Header<Option<String>>,
         body: JsonBody<CreateProduct>,
     ) -> Result<CreateResponse, ApiError> {
@@ -194,6 +194,7 @@ impl ProductsApi {
         state: Data<&AppState>,
         _auth: BearerAuth,
         /// The product name.
+        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
         name: Path<String>,
         /// Also find a soft-deleted product.
         #[oai(name = "includeDeleted", default)]
@@ -230,9 +231,10 @@ impl ProductsApi {
         /// (24 hours by default). A different request with the same key is 422
         /// `/problems/idempotency-key-reused`; a repeat while the first still runs is 409
         /// `/problems/idempotency-request-in-progress` with `Retry-After`.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 257, pattern = r"^[\x20-\x7e]+$"))]
         _idempotency_key: Header<Option<String>>,
         /// The product name.
+        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
         name: Path<String>,
         /// Classify and answer without writing anything.
         #[oai(name = "dryRun", default)]
@@ -277,9 +279,10 @@ impl ProductsApi {
         /// (24 hours by default). A different request with the same key is 422
         /// `/problems/idempotency-key-reused`; a repeat while the first still runs is 409
         /// `/problems/idempotency-request-in-progress` with `Retry-After`.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 257, pattern = r"^[\x20-\x7e]+$"))]
         _idempotency_key: Header<Option<String>>,
         /// The product name.
+        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
         name: Path<String>,
         /// Remove the product and all its versions for good.
         #[oai(default)]
@@ -313,9 +316,10 @@ impl ProductsApi {
         /// (24 hours by default). A different request with the same key is 422
         /// `/problems/idempotency-key-reused`; a repeat while the first still runs is 409
         /// `/problems/idempotency-request-in-progress` with `Retry-After`.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 257, pattern = r"^[\x20-\x7e]+$"))]
         _idempotency_key: Header<Option<String>>,
         /// The product name.
+        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
         name: Path<String>,
     ) -> Result<RestoreResponse, ApiError> {
         let name = params::product_name(&name)?;

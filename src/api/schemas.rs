@@ -89,6 +89,7 @@ impl SchemasApi {
         state: Data<&AppState>,
         _auth: BearerAuth,
         /// The product name.
+        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
         name: Path<String>,
         /// Also read a soft-deleted product.
         #[oai(name = "includeDeleted", default)]
@@ -106,8 +107,10 @@ impl SchemasApi {
         state: Data<&AppState>,
         _auth: BearerAuth,
         /// The product name.
+        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
         name: Path<String>,
         /// The table name.
+        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{0,127}$"))]
         table: Path<String>,
         /// Also read a soft-deleted product.
         #[oai(name = "includeDeleted", default)]
@@ -137,11 +140,13 @@ impl SchemasApi {
         /// (24 hours by default). A different request with the same key is 422
         /// `/problems/idempotency-key-reused`; a repeat while the first still runs is 409
         /// `/problems/idempotency-request-in-progress` with `Retry-After`.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 257, pattern = r"^[\x20-\x7e]+$"))]
         _idempotency_key: Header<Option<String>>,
         /// The product name.
+        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
         name: Path<String>,
         /// The table name (must not look like a version, e.g. `v1`).
+        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{0,127}$"))]
         table: Path<String>,
         /// Classify and answer without writing anything (always 200).
         #[oai(name = "dryRun", default)]
@@ -193,11 +198,13 @@ impl SchemasApi {
         /// (24 hours by default). A different request with the same key is 422
         /// `/problems/idempotency-key-reused`; a repeat while the first still runs is 409
         /// `/problems/idempotency-request-in-progress` with `Retry-After`.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 257, pattern = r"^[\x20-\x7e]+$"))]
         _idempotency_key: Header<Option<String>>,
         /// The product name.
+        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
         name: Path<String>,
         /// The table name.
+        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{0,127}$"))]
         table: Path<String>,
         /// Classify and answer without writing anything.
         #[oai(name = "dryRun", default)]

@@ -90,6 +90,7 @@ impl VersionsApi {
         state: Data<&AppState>,
         _auth: BearerAuth,
         /// The product name.
+        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
         name: Path<String>,
         /// Page size.
         #[oai(default = "default_limit", validator(minimum(value = "1"), maximum(value = "200")))]
@@ -119,8 +120,10 @@ impl VersionsApi {
         state: Data<&AppState>,
         _auth: BearerAuth,
         /// The product name.
+        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
         name: Path<String>,
         /// `v1.2`, `1.2`, `v1` or `latest`.
+        #[oai(validator(pattern = r"^(latest|v?[0-9]{1,9}(\.[0-9]{1,9})?)$"))]
         version: Path<String>,
         /// A version ETag held by the client.
         #[oai(name = "If-None-Match")]
@@ -147,8 +150,10 @@ impl VersionsApi {
         state: Data<&AppState>,
         _auth: BearerAuth,
         /// The product name.
+        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
         name: Path<String>,
         /// `v1.2`, `1.2`, `v1` or `latest`.
+        #[oai(validator(pattern = r"^(latest|v?[0-9]{1,9}(\.[0-9]{1,9})?)$"))]
         version: Path<String>,
         /// Also read a soft-deleted product.
         #[oai(name = "includeDeleted", default)]
@@ -174,10 +179,13 @@ impl VersionsApi {
         state: Data<&AppState>,
         _auth: BearerAuth,
         /// The product name.
+        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
         name: Path<String>,
         /// `v1.2`, `1.2`, `v1` or `latest`.
+        #[oai(validator(pattern = r"^(latest|v?[0-9]{1,9}(\.[0-9]{1,9})?)$"))]
         version: Path<String>,
         /// The table name.
+        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{0,127}$"))]
         table: Path<String>,
         /// Also read a soft-deleted product.
         #[oai(name = "includeDeleted", default)]
@@ -200,6 +208,7 @@ impl VersionsApi {
         state: Data<&AppState>,
         _auth: BearerAuth,
         /// The product name.
+        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
         name: Path<String>,
         /// The version to compare from.
         from: Query<String>,

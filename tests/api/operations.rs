@@ -108,3 +108,52 @@ async fn sigterm_drains_in_flight_requests_and_exits_0() {
     assert_eq!(status.code(), Some(0), "daap exits 0 after SIGTERM");
     assert!(client.get(format!("{base}/health/live")).send().await.is_err(), "it no longer accepts connections");
 }
+
+async fn browsers_from_allowed_origins_may_call_the_api(app: TestApp) {
+    let preflight = |origin: &str| {
+        app.request(reqwest::Method::OPTIONS, "/v1/data-products")
+            .header("Origin", origin.to_owned())
+            .header("Access-Control-Request-Method", "POST")
+            .header("Access-Control-Request-Headers", "authorization, content-type, idempotency-key")
+    };
+    let allowed = app.send(preflight("https://catalogue.example")).await;
+    assert!(allowed.status().is_success(), "preflight answered {}", allowed.status());
+    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://catalogue.example");
+    let refused = app.send(preflight("https://evil.example")).await;
+    assert!(refused.headers().get("access-control-allow-origin").is_none(), "an unlisted origin is allowed");
+    let get = app
+        .send(app.request(reqwest::Method::GET, "/v1/data-products").header("Origin", "https://catalogue.example"))
+        .await;
+    assert_eq!(get.status(), 200);
+    assert_eq!(get.headers()["access-control-allow-origin"], "https://catalogue.example");
+}
+
+async fn a_request_over_the_timeout_is_503(app: TestApp) {
+    let started = std::time::Instant::now();
+    assert_problem(app.get("/v1/events?wait=10").await, 503, "/problems/unavailable").await;
+    assert!(started.elapsed() < Duration::from_secs(8), "the timeout did not cut the request short");
+}
+
+mod browsers_from_allowed_origins_may_call_the_api {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_sqlite() {
+        crate::helpers::run_configured(
+            super::Backend::Sqlite,
+            |s| s.cors_origins = vec!["https://catalogue.example".into()],
+            super::browsers_from_allowed_origins_may_call_the_api,
+        )
+        .await
+    }
+}
+
+mod a_request_over_the_timeout_is_503 {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_sqlite() {
+        crate::helpers::run_configured(
+            super::Backend::Sqlite,
+            |s| s.request_timeout = std::time::Duration::from_secs(1),
+            super::a_request_over_the_timeout_is_503,
+        )
+        .await
+    }
+}
