@@ -1,14 +1,16 @@
 //! Prometheus metrics, rendered as text at `/metrics`. Requests are labelled by route
 //! template (`/v1/data-products/{name}`), never the raw path, so label sets stay bounded.
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     fmt::Write,
     sync::{
-        Mutex,
+        Arc, Mutex,
         atomic::{AtomicU64, Ordering},
     },
     time::Duration,
 };
+
+use poem::http::Method;
 
 /// Upper bounds of the latency histogram buckets, in seconds.
 const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
@@ -22,8 +24,8 @@ struct Histogram {
 
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
-    durations: Mutex<BTreeMap<(String, String), Histogram>>,
+    requests: Mutex<HashMap<(Method, Arc<str>, u16), u64>>,
+    durations: Mutex<HashMap<(Method, Arc<str>), Histogram>>,
     replays: AtomicU64,
 }
 
@@ -34,12 +36,12 @@ pub struct PoolState {
 }
 
 impl Metrics {
-    pub fn observe(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+    pub fn observe(&self, method: &Method, route: &Arc<str>, status: u16, elapsed: Duration) {
         if let Ok(mut m) = self.requests.lock() {
-            *m.entry((method.to_owned(), route.to_owned(), status)).or_default() += 1;
+            *m.entry((method.clone(), route.clone(), status)).or_default() += 1;
         }
         if let Ok(mut m) = self.durations.lock() {
-            let h = m.entry((method.to_owned(), route.to_owned())).or_default();
+            let h = m.entry((method.clone(), route.clone())).or_default();
             let secs = elapsed.as_secs_f64();
             for (i, bound) in BUCKETS.iter().enumerate() {
                 if secs <= *bound {
@@ -60,7 +62,8 @@ impl Metrics {
         out.push_str("# HELP daap_http_requests_total HTTP requests by method, route template and status.\n");
         out.push_str("# TYPE daap_http_requests_total counter\n");
         if let Ok(m) = self.requests.lock() {
-            for ((method, route, status), n) in m.iter() {
+            let sorted: BTreeMap<_, _> = m.iter().map(|((m, r, s), n)| ((m.as_str(), r.as_ref(), *s), *n)).collect();
+            for ((method, route, status), n) in sorted {
                 let _ = writeln!(
                     out,
                     "daap_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}"
@@ -70,7 +73,8 @@ impl Metrics {
         out.push_str("# HELP daap_http_request_duration_seconds HTTP request latency by method and route template.\n");
         out.push_str("# TYPE daap_http_request_duration_seconds histogram\n");
         if let Ok(m) = self.durations.lock() {
-            for ((method, route), h) in m.iter() {
+            let sorted: BTreeMap<_, _> = m.iter().map(|((m, r), h)| ((m.as_str(), r.as_ref()), h)).collect();
+            for ((method, route), h) in sorted {
                 let labels = format!("method=\"{method}\",route=\"{route}\"");
                 for (bound, n) in BUCKETS.iter().zip(h.counts) {
                     let _ = writeln!(out, "daap_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {n}");
@@ -98,9 +102,10 @@ mod tests {
     #[test]
     fn requests_are_counted_by_template_and_status_with_a_histogram() {
         let m = Metrics::default();
-        m.observe("GET", "/v1/data-products/{name}", 200, Duration::from_millis(3));
-        m.observe("GET", "/v1/data-products/{name}", 200, Duration::from_millis(30));
-        m.observe("GET", "/v1/data-products/{name}", 404, Duration::from_millis(2));
+        let route: Arc<str> = Arc::from("/v1/data-products/{name}");
+        m.observe(&Method::GET, &route, 200, Duration::from_millis(3));
+        m.observe(&Method::GET, &route, 200, Duration::from_millis(30));
+        m.observe(&Method::GET, &route, 404, Duration::from_millis(2));
         m.replayed();
         let text = m.render(&PoolState { in_use: 1, idle: 4 });
         assert!(

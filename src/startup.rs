@@ -127,9 +127,9 @@ impl Edge {
             .map(str::to_owned)
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         req.extensions_mut().insert(RequestId(id.clone()));
-        let method = req.method().to_string();
-        let route = self.route_table.template(req.uri().path()).unwrap_or("unmatched").to_owned();
-        let span = tracing::info_span!("request", request_id = %id, %method, %route);
+        let method = req.method().clone();
+        let route = self.route_table.template(req.uri().path()).cloned().unwrap_or_else(|| Arc::from("unmatched"));
+        let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
         let started = std::time::Instant::now();
         let instance = instance_of(&req);
         let mut resp = match tokio::time::timeout(self.request_timeout, ep.call(req).instrument(span.clone())).await {

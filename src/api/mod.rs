@@ -14,6 +14,8 @@ pub mod resolve;
 pub mod schemas;
 pub mod versions;
 
+use std::sync::Arc;
+
 use poem_openapi::{OpenApiService, Tags};
 
 /// Groups of operations in the docs.
@@ -83,7 +85,7 @@ pub fn openapi_json() -> String {
 }
 
 /// Path templates and their methods, for `Allow` on 405 answers.
-pub struct RouteTable(Vec<(String, Vec<String>, Vec<&'static str>)>);
+pub struct RouteTable(Vec<(Arc<str>, Vec<String>, Vec<&'static str>)>);
 
 impl RouteTable {
     pub fn from_spec(spec_json: &str) -> RouteTable {
@@ -96,7 +98,7 @@ impl RouteTable {
                     .into_iter()
                     .filter(|m| ops.get(m.to_lowercase()).is_some())
                     .collect();
-                routes.push((template.clone(), segments, methods));
+                routes.push((Arc::from(template.as_str()), segments, methods));
             }
         }
         RouteTable(routes)
@@ -105,7 +107,7 @@ impl RouteTable {
     fn matching<'a>(
         &'a self,
         path: &str,
-    ) -> impl Iterator<Item = &'a (String, Vec<String>, Vec<&'static str>)> + use<'a> {
+    ) -> impl Iterator<Item = &'a (Arc<str>, Vec<String>, Vec<&'static str>)> + use<'a> {
         let parts: Vec<String> = path.split('/').map(str::to_owned).collect();
         self.0.iter().filter(move |(_, segments, _)| {
             segments.len() == parts.len()
@@ -114,9 +116,9 @@ impl RouteTable {
     }
 
     /// The documented template a concrete path matches, e.g. `/v1/data-products/{name}`.
-    pub fn template(&self, path: &str) -> Option<&str> {
+    pub fn template(&self, path: &str) -> Option<&Arc<str>> {
         // A literal segment beats a parameter (`/restore` over `/{version}`): fewest braces wins.
-        self.matching(path).min_by_key(|(t, _, _)| t.matches('{').count()).map(|(t, _, _)| t.as_str())
+        self.matching(path).min_by_key(|(t, _, _)| t.matches('{').count()).map(|(t, _, _)| t)
     }
 
     /// The methods a concrete path supports.

@@ -126,10 +126,10 @@ impl StringOrList {
 
 /// The keys and rules tokens are checked against.
 pub struct Verifier {
-    secret: Option<Vec<u8>>,
+    secret: Option<DecodingKey>,
     public: Option<(DecodingKey, Vec<Algorithm>)>,
-    issuer: Option<String>,
-    audience: Option<String>,
+    /// One set of rules per accepted algorithm, built once.
+    rules: Vec<(Algorithm, Validation)>,
 }
 
 /// How tokens are configured.
@@ -164,12 +164,11 @@ impl Verifier {
                 Some(key)
             }
         };
-        Ok(Verifier {
-            secret: settings.secret.as_ref().map(|s| s.as_bytes().to_vec()),
-            public,
-            issuer: settings.issuer.clone(),
-            audience: settings.audience.clone(),
-        })
+        let rules = [Algorithm::HS256, Algorithm::RS256, Algorithm::ES256]
+            .into_iter()
+            .map(|alg| (alg, rules_for(alg, settings.issuer.as_deref(), settings.audience.as_deref())))
+            .collect();
+        Ok(Verifier { secret: settings.secret.as_ref().map(|s| DecodingKey::from_secret(s.as_bytes())), public, rules })
     }
 
     /// The principal of a bearer token, or why it is refused (always a 401).
@@ -177,30 +176,17 @@ impl Verifier {
         let refuse = |why: &str| ApiError::Unauthorized(format!("the bearer token is refused: {why}"));
         let header = decode_header(token).map_err(|_| refuse("it is not a well-formed signed JWT"))?;
         let key = match header.alg {
-            Algorithm::HS256 => self.secret.as_deref().map(DecodingKey::from_secret),
+            Algorithm::HS256 => self.secret.as_ref(),
             alg => match &self.public {
-                Some((key, algs)) if algs.contains(&alg) => Some(key.clone()),
+                Some((key, algs)) if algs.contains(&alg) => Some(key),
                 _ => None,
             },
-        }
-        .ok_or_else(|| refuse("its algorithm is not one this service accepts"))?;
-        let mut validation = Validation::new(header.alg);
-        validation.leeway = LEEWAY;
-        validation.validate_nbf = true;
-        let mut required = vec!["exp", "sub"];
-        if let Some(iss) = &self.issuer {
-            validation.set_issuer(&[iss]);
-            required.push("iss");
-        }
-        match &self.audience {
-            Some(aud) => {
-                validation.set_audience(&[aud]);
-                required.push("aud");
-            }
-            None => validation.validate_aud = false,
-        }
-        validation.set_required_spec_claims(&required);
-        let data = decode::<serde_json::Value>(token, &key, &validation).map_err(|e| {
+        };
+        let rules = self.rules.iter().find(|(alg, _)| *alg == header.alg).map(|(_, v)| v);
+        let (Some(key), Some(validation)) = (key, rules) else {
+            return Err(refuse("its algorithm is not one this service accepts"));
+        };
+        let data = decode::<Claims>(token, key, validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind;
             match e.kind() {
                 ErrorKind::ExpiredSignature => refuse("it has expired"),
@@ -212,7 +198,7 @@ impl Verifier {
                 _ => refuse("it cannot be verified"),
             }
         })?;
-        let claims: Claims = serde_json::from_value(data.claims).map_err(|_| refuse("its claims are malformed"))?;
+        let claims = data.claims;
         let mut granted: HashSet<&str> = HashSet::new();
         granted.extend(claims.scope.as_deref().unwrap_or("").split_whitespace());
         for list in [&claims.scp, &claims.roles].into_iter().flatten() {
@@ -221,6 +207,27 @@ impl Verifier {
         let scope = granted.into_iter().filter_map(Scope::parse).max();
         Ok(Principal { sub: claims.sub, scope, domains: claims.domains })
     }
+}
+
+/// The checks for tokens of `alg`: `exp` and `sub` always, `iss`/`aud` when configured.
+fn rules_for(alg: Algorithm, issuer: Option<&str>, audience: Option<&str>) -> Validation {
+    let mut validation = Validation::new(alg);
+    validation.leeway = LEEWAY;
+    validation.validate_nbf = true;
+    let mut required = vec!["exp", "sub"];
+    if let Some(iss) = issuer {
+        validation.set_issuer(&[iss]);
+        required.push("iss");
+    }
+    match audience {
+        Some(aud) => {
+            validation.set_audience(&[aud]);
+            required.push("aud");
+        }
+        None => validation.validate_aud = false,
+    }
+    validation.set_required_spec_claims(&required);
+    validation
 }
 
 /// Mints an HS256 token (`daap token`, and the start-up admin token).
