@@ -22,9 +22,12 @@ struct Histogram {
     count: u64,
 }
 
+/// Method, route template, status.
+type RequestKey = (Method, Arc<str>, u16);
+
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<HashMap<(Method, Arc<str>, u16), u64>>,
+    requests: Mutex<HashMap<RequestKey, u64>>,
     durations: Mutex<HashMap<(Method, Arc<str>), Histogram>>,
     replays: AtomicU64,
 }

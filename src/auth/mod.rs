@@ -8,7 +8,11 @@
 //! `DAAP_JWT_ISSUER`, `DAAP_JWT_AUDIENCE` (see `config`).
 pub mod rate_limit;
 
-use std::{collections::HashSet, path::Path};
+use std::{
+    collections::{HashMap, HashSet},
+    path::Path,
+    sync::Mutex,
+};
 
 use anyhow::Context;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode};
@@ -130,7 +134,12 @@ pub struct Verifier {
     public: Option<(DecodingKey, Vec<Algorithm>)>,
     /// One set of rules per accepted algorithm, built once.
     rules: Vec<(Algorithm, Validation)>,
+    /// Tokens already verified, until they expire: a client sends the same token many times.
+    verified: Mutex<HashMap<String, (Principal, u64)>>,
 }
+
+/// Verified tokens remembered before the cache starts over.
+const VERIFIED_CAPACITY: usize = 10_000;
 
 /// How tokens are configured.
 #[derive(Debug, Clone, Default)]
@@ -168,11 +177,34 @@ impl Verifier {
             .into_iter()
             .map(|alg| (alg, rules_for(alg, settings.issuer.as_deref(), settings.audience.as_deref())))
             .collect();
-        Ok(Verifier { secret: settings.secret.as_ref().map(|s| DecodingKey::from_secret(s.as_bytes())), public, rules })
+        Ok(Verifier {
+            secret: settings.secret.as_ref().map(|s| DecodingKey::from_secret(s.as_bytes())),
+            public,
+            rules,
+            verified: Mutex::new(HashMap::new()),
+        })
     }
 
     /// The principal of a bearer token, or why it is refused (always a 401).
     pub fn verify(&self, token: &str) -> Result<Principal, ApiError> {
+        let now = jsonwebtoken::get_current_timestamp();
+        if let Ok(verified) = self.verified.lock()
+            && let Some((who, exp)) = verified.get(token)
+            && now <= exp + LEEWAY
+        {
+            return Ok(who.clone());
+        }
+        let (who, exp) = self.verify_signature(token)?;
+        if let Ok(mut verified) = self.verified.lock() {
+            if verified.len() >= VERIFIED_CAPACITY {
+                verified.clear();
+            }
+            verified.insert(token.to_owned(), (who.clone(), exp));
+        }
+        Ok(who)
+    }
+
+    fn verify_signature(&self, token: &str) -> Result<(Principal, u64), ApiError> {
         let refuse = |why: &str| ApiError::Unauthorized(format!("the bearer token is refused: {why}"));
         let header = decode_header(token).map_err(|_| refuse("it is not a well-formed signed JWT"))?;
         let key = match header.alg {
@@ -205,7 +237,7 @@ impl Verifier {
             granted.extend(list.items());
         }
         let scope = granted.into_iter().filter_map(Scope::parse).max();
-        Ok(Principal { sub: claims.sub, scope, domains: claims.domains })
+        Ok((Principal { sub: claims.sub, scope, domains: claims.domains }, claims.exp))
     }
 }
 
