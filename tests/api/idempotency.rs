@@ -190,3 +190,24 @@ mod an_expired_key_counts_as_unused {
         crate::helpers::run_configured(Backend::Postgres, short_ttl, super::an_expired_key_counts_as_unused).await
     }
 }
+
+async fn two_principals_sending_one_key_get_their_own_answers(app: TestApp) {
+    let alice = crate::helpers::mint_token("alice", "daap:read daap:write", None);
+    let bob = crate::helpers::mint_token("bob", "daap:read daap:write", None);
+    let send = |token: &str| {
+        app.request(Method::POST, "/v1/data-products")
+            .header("Authorization", format!("Bearer {token}"))
+            .header("Idempotency-Key", "shared-key")
+            .json(&crate::helpers::product_body("scoped_key"))
+    };
+    let first = expect(app.send(send(&alice)).await, 201).await;
+    assert_eq!(first.body["createdBy"], "alice");
+    // Bob's identical request is not a replay of Alice's answer: it runs, and the name is taken.
+    let second = read(app.send(send(&bob)).await).await;
+    assert_problem_reply(&second, 409, "/problems/already-exists");
+    assert!(second.opt_header(REPLAYED).is_none(), "bob got alice's stored answer");
+    let again = expect(app.send(send(&alice)).await, 201).await;
+    assert_eq!(again.header(REPLAYED), "true");
+}
+
+both!(two_principals_sending_one_key_get_their_own_answers);
