@@ -180,6 +180,9 @@ pub enum ApiError {
     /// 429: the principal's rate limit is spent; retry after this many seconds.
     #[error("rate limit exceeded")]
     RateLimited(u64),
+    /// 503: the database answers but lacks migrations (`daap migrate up`).
+    #[error("the database is not migrated")]
+    NotMigrated,
     /// 503: the database cannot be reached.
     #[error("the database is unavailable")]
     Unavailable,
@@ -220,6 +223,10 @@ impl ApiError {
             Self::RateLimited(secs) => {
                 (ProblemType::RateLimited, format!("too many requests from this principal; retry in {secs} s"))
             }
+            Self::NotMigrated => (
+                ProblemType::Unavailable,
+                "the database is reachable but not migrated; run `daap migrate up`".to_owned(),
+            ),
             Self::Unavailable => {
                 (ProblemType::Unavailable, "the service cannot reach its database; try again later".to_owned())
             }

@@ -36,6 +36,8 @@ impl OpsApi {
     async fn health_ready(&self, state: Data<&AppState>) -> Result<HealthResponse, ApiError> {
         if state.db.is_ready().await {
             Ok(HealthResponse::Ok(Json(Health { status: "ok".to_owned() })))
+        } else if state.db.ping().await {
+            Err(ApiError::NotMigrated)
         } else {
             Err(ApiError::Unavailable)
         }

@@ -157,3 +157,25 @@ mod a_request_over_the_timeout_is_503 {
         .await
     }
 }
+
+async fn readiness_waits_for_migrations_and_recovers_by_itself(app: TestApp) {
+    let reply = read(app.get("/health/ready").await).await;
+    crate::helpers::assert_problem_reply(&reply, 503, "/problems/unavailable");
+    assert!(reply.body["detail"].as_str().unwrap().contains("migrate"), "{}", reply.text);
+    expect(app.get("/health/live").await, 200).await;
+    let db = daap::store::Db::connect(&app.database_url, 1).await.unwrap();
+    db.migrate_up().await.unwrap();
+    expect(app.get("/health/ready").await, 200).await;
+}
+
+mod readiness_waits_for_migrations_and_recovers_by_itself {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_sqlite() {
+        crate::helpers::run_configured(
+            super::Backend::Sqlite,
+            |s| s.migrate_on_start = false,
+            super::readiness_waits_for_migrations_and_recovers_by_itself,
+        )
+        .await
+    }
+}
