@@ -9,8 +9,11 @@
 //! - `DAAP_SHUTDOWN_GRACE` (`30s`): how long in-flight requests may finish after SIGTERM.
 //! - `DAAP_JWT_SECRET` (unset): HS256 secret for bearer tokens.
 //! - `DAAP_JWT_PUBLIC_KEY` (unset): PEM public key (RS256 or ES256), the text or a path.
+//! - `DAAP_JWKS_URL` (unset): a JSON Web Key Set of RS256/ES256 keys, fetched at start-up,
+//!   every `DAAP_JWKS_REFRESH_INTERVAL` (`10m`) and on an unknown `kid`, at most once per
+//!   `DAAP_JWKS_MIN_REFRESH_INTERVAL` (`30s`).
 //! - `DAAP_JWT_ISSUER`, `DAAP_JWT_AUDIENCE` (unset): required `iss` / `aud` when set.
-//!   With neither key set, a random HS256 secret is kept in `<data dir>/jwt-secret` and an
+//!   With no key source set, a random HS256 secret is kept in `<data dir>/jwt-secret` and an
 //!   admin token valid 24 h is printed at start-up.
 //! - `DAAP_RATE_LIMIT_PER_SECOND` (`200`), `DAAP_RATE_LIMIT_BURST` (`400`): per principal; 0 turns it off.
 //! - `DAAP_REQUEST_TIMEOUT` (`60s`): a request still running then is answered 503.
@@ -70,6 +73,15 @@ pub struct Settings {
     /// PEM public key (RS256 or ES256) for bearer tokens: the PEM text or a file path.
     #[arg(long, env = "DAAP_JWT_PUBLIC_KEY", hide_env_values = true)]
     pub jwt_public_key: Option<String>,
+    /// URL of a JSON Web Key Set with the RS256/ES256 keys tokens may be signed with.
+    #[arg(long, env = "DAAP_JWKS_URL")]
+    pub jwks_url: Option<String>,
+    /// How often the JWKS is fetched again.
+    #[arg(long, env = "DAAP_JWKS_REFRESH_INTERVAL", default_value = "10m", value_parser = parse_duration)]
+    pub jwks_refresh_interval: Duration,
+    /// The least time between JWKS fetches caused by tokens with an unknown `kid`.
+    #[arg(long, env = "DAAP_JWKS_MIN_REFRESH_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    pub jwks_min_refresh_interval: Duration,
     /// Required `iss` claim.
     #[arg(long, env = "DAAP_JWT_ISSUER")]
     pub jwt_issuer: Option<String>,
@@ -101,6 +113,9 @@ impl Settings {
             rate_limit_burst: 400,
             jwt_secret: None,
             jwt_public_key: None,
+            jwks_url: None,
+            jwks_refresh_interval: Duration::from_secs(600),
+            jwks_min_refresh_interval: Duration::from_secs(30),
             jwt_issuer: None,
             jwt_audience: None,
             shutdown_grace: Duration::from_secs(5),
@@ -112,21 +127,24 @@ impl Settings {
 impl Settings {
     /// The token settings; without any key, the zero-setup secret under the data directory.
     pub fn auth(&self) -> anyhow::Result<crate::auth::AuthSettings> {
-        let secret = match (&self.jwt_secret, &self.jwt_public_key) {
-            (None, None) => Some(crate::auth::local_secret(&self.data_dir)?),
-            (secret, _) => secret.clone(),
+        let secret = match &self.jwt_secret {
+            None if self.zero_setup_auth() => Some(crate::auth::local_secret(&self.data_dir)?),
+            secret => secret.clone(),
         };
         Ok(crate::auth::AuthSettings {
             secret,
             public_key: self.jwt_public_key.clone(),
             issuer: self.jwt_issuer.clone(),
             audience: self.jwt_audience.clone(),
+            jwks_url: self.jwks_url.clone(),
+            jwks_refresh: self.jwks_refresh_interval,
+            jwks_min_refresh: self.jwks_min_refresh_interval,
         })
     }
 
     /// True when no key is configured and the zero-setup secret is used.
     pub fn zero_setup_auth(&self) -> bool {
-        self.jwt_secret.is_none() && self.jwt_public_key.is_none()
+        self.jwt_secret.is_none() && self.jwt_public_key.is_none() && self.jwks_url.is_none()
     }
 }
 

@@ -52,7 +52,9 @@ impl Application {
         if settings.migrate_on_start {
             db.migrate_up().await?;
         }
-        let verifier = Arc::new(Verifier::new(&settings.auth()?)?);
+        let auth = settings.auth()?;
+        let verifier = Arc::new(Verifier::new(&auth)?);
+        verifier.start_key_refresh(auth.jwks_refresh).await;
         let acceptor = TcpListener::bind(settings.listen)
             .into_acceptor()
             .await
@@ -169,7 +171,7 @@ impl Edge {
         req.set_body(bytes.clone());
         let mut quota = None;
         if req.uri().path().starts_with("/v1/") {
-            let who = match authenticate(&self.verifier, &req) {
+            let who = match authenticate(&self.verifier, &req).await {
                 Ok(who) => who,
                 Err(err) => return self.problem(err.into(), &req),
             };
@@ -318,7 +320,7 @@ fn cors(origins: &[String]) -> Option<Cors> {
 }
 
 /// Verifies the bearer token and the scope the method needs (read for GET, write otherwise).
-fn authenticate(verifier: &Verifier, req: &Request) -> Result<Principal, ApiError> {
+async fn authenticate(verifier: &Verifier, req: &Request) -> Result<Principal, ApiError> {
     let header = req.headers().get(poem::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let token = match header.map(|h| h.split_once(' ')) {
         None => return Err(ApiError::Unauthorized("a bearer token is required".to_owned())),
@@ -327,7 +329,7 @@ fn authenticate(verifier: &Verifier, req: &Request) -> Result<Principal, ApiErro
         }
         Some(_) => return Err(ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".to_owned())),
     };
-    let who = verifier.verify(token)?;
+    let who = verifier.verify(token).await?;
     let needed = if matches!(*req.method(), poem::http::Method::GET | poem::http::Method::HEAD) {
         Scope::Read
     } else {

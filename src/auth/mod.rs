@@ -5,13 +5,15 @@
 //! read. A `domains` claim limits writes to products of those domains.
 //!
 //! Environment: `DAAP_JWT_SECRET`, `DAAP_JWT_PUBLIC_KEY` (PEM text or a path to it),
-//! `DAAP_JWT_ISSUER`, `DAAP_JWT_AUDIENCE` (see `config`).
+//! `DAAP_JWKS_URL`, `DAAP_JWT_ISSUER`, `DAAP_JWT_AUDIENCE` (see `config`).
+pub mod jwks;
 pub mod rate_limit;
 
 use std::{
     collections::{HashMap, HashSet},
     path::Path,
-    sync::Mutex,
+    sync::{Arc, Mutex},
+    time::Duration,
 };
 
 use anyhow::Context;
@@ -20,7 +22,10 @@ use poem::{FromRequest, Request, RequestBody};
 use poem_openapi::{SecurityScheme, auth::Bearer};
 use serde::{Deserialize, Serialize};
 
-use crate::error::ApiError;
+use crate::{
+    auth::jwks::{Jwks, Lookup},
+    error::ApiError,
+};
 
 /// What a token allows, weakest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -130,24 +135,46 @@ impl StringOrList {
 
 /// The keys and rules tokens are checked against.
 pub struct Verifier {
-    secret: Option<DecodingKey>,
-    public: Option<(DecodingKey, Vec<Algorithm>)>,
+    secret: Option<Arc<DecodingKey>>,
+    public: Option<(Arc<DecodingKey>, Vec<Algorithm>)>,
+    jwks: Option<Arc<Jwks>>,
     /// One set of rules per accepted algorithm, built once.
     rules: Vec<(Algorithm, Validation)>,
     /// Tokens already verified, until they expire: a client sends the same token many times.
-    verified: Mutex<HashMap<String, (Principal, u64)>>,
+    /// Each entry holds the key set generation it was verified with; a new set (a JWKS
+    /// refresh) means checking again, so a key taken out of the set stops working at once.
+    verified: Mutex<HashMap<String, (Principal, u64, u64)>>,
 }
 
 /// Verified tokens remembered before the cache starts over.
 const VERIFIED_CAPACITY: usize = 10_000;
 
 /// How tokens are configured.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AuthSettings {
     pub secret: Option<String>,
     pub public_key: Option<String>,
     pub issuer: Option<String>,
     pub audience: Option<String>,
+    pub jwks_url: Option<String>,
+    /// How often the key set is fetched again.
+    pub jwks_refresh: Duration,
+    /// The least time between fetches caused by tokens with an unknown `kid`.
+    pub jwks_min_refresh: Duration,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            secret: None,
+            public_key: None,
+            issuer: None,
+            audience: None,
+            jwks_url: None,
+            jwks_refresh: Duration::from_secs(600),
+            jwks_min_refresh: Duration::from_secs(30),
+        }
+    }
 }
 
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
@@ -164,11 +191,11 @@ impl Verifier {
                     std::fs::read_to_string(raw).with_context(|| format!("reading DAAP_JWT_PUBLIC_KEY from {raw}"))?
                 };
                 let key = if let Ok(k) = DecodingKey::from_rsa_pem(pem.as_bytes()) {
-                    (k, vec![Algorithm::RS256])
+                    (Arc::new(k), vec![Algorithm::RS256])
                 } else {
                     let k = DecodingKey::from_ec_pem(pem.as_bytes())
                         .context("DAAP_JWT_PUBLIC_KEY is neither an RSA nor an EC public key in PEM")?;
-                    (k, vec![Algorithm::ES256])
+                    (Arc::new(k), vec![Algorithm::ES256])
                 };
                 Some(key)
             }
@@ -177,48 +204,69 @@ impl Verifier {
             .into_iter()
             .map(|alg| (alg, rules_for(alg, settings.issuer.as_deref(), settings.audience.as_deref())))
             .collect();
+        let jwks = match &settings.jwks_url {
+            Some(url) => Some(Arc::new(Jwks::new(url, settings.jwks_min_refresh)?)),
+            None => None,
+        };
         Ok(Verifier {
-            secret: settings.secret.as_ref().map(|s| DecodingKey::from_secret(s.as_bytes())),
+            secret: settings.secret.as_ref().map(|s| Arc::new(DecodingKey::from_secret(s.as_bytes()))),
             public,
+            jwks,
             rules,
             verified: Mutex::new(HashMap::new()),
         })
     }
 
+    /// Fetches the JWKS once and keeps it fresh every `every`. A failed first fetch is
+    /// logged, not fatal: tokens are refused until a later fetch succeeds.
+    pub async fn start_key_refresh(&self, every: Duration) {
+        if let Some(jwks) = &self.jwks {
+            let _ = jwks.refresh().await;
+            jwks.clone().spawn_refresher(every);
+        }
+    }
+
     /// The principal of a bearer token, or why it is refused (always a 401).
-    pub fn verify(&self, token: &str) -> Result<Principal, ApiError> {
+    pub async fn verify(&self, token: &str) -> Result<Principal, ApiError> {
         let now = jsonwebtoken::get_current_timestamp();
+        let generation = self.jwks.as_ref().map_or(0, |j| j.generation());
         if let Ok(verified) = self.verified.lock()
-            && let Some((who, exp)) = verified.get(token)
+            && let Some((who, exp, seen)) = verified.get(token)
             && now <= exp + LEEWAY
+            && *seen == generation
         {
             return Ok(who.clone());
         }
-        let (who, exp) = self.verify_signature(token)?;
+        let (who, exp) = self.verify_signature(token).await?;
         if let Ok(mut verified) = self.verified.lock() {
             if verified.len() >= VERIFIED_CAPACITY {
                 verified.clear();
             }
-            verified.insert(token.to_owned(), (who.clone(), exp));
+            verified.insert(token.to_owned(), (who.clone(), exp, generation));
         }
         Ok(who)
     }
 
-    fn verify_signature(&self, token: &str) -> Result<(Principal, u64), ApiError> {
-        let refuse = |why: &str| ApiError::Unauthorized(format!("the bearer token is refused: {why}"));
+    async fn verify_signature(&self, token: &str) -> Result<(Principal, u64), ApiError> {
         let header = decode_header(token).map_err(|_| refuse("it is not a well-formed signed JWT"))?;
-        let key = match header.alg {
-            Algorithm::HS256 => self.secret.as_ref(),
-            alg => match &self.public {
-                Some((key, algs)) if algs.contains(&alg) => Some(key),
-                _ => None,
-            },
-        };
-        let rules = self.rules.iter().find(|(alg, _)| *alg == header.alg).map(|(_, v)| v);
-        let (Some(key), Some(validation)) = (key, rules) else {
+        let Some(validation) = self.rules.iter().find(|(alg, _)| *alg == header.alg).map(|(_, v)| v) else {
             return Err(refuse("its algorithm is not one this service accepts"));
         };
-        let data = decode::<Claims>(token, key, validation).map_err(|e| {
+        let keys = self.keys_for(header.alg, header.kid.as_deref()).await?;
+        let mut outcome = None;
+        for key in keys {
+            let attempt = decode::<Claims>(token, &key, validation);
+            // With several candidate keys, only a bad signature means "try the next one".
+            let next = matches!(&attempt, Err(e) if *e.kind() == jsonwebtoken::errors::ErrorKind::InvalidSignature);
+            outcome = Some(attempt);
+            if !next {
+                break;
+            }
+        }
+        let Some(outcome) = outcome else {
+            return Err(refuse("its algorithm is not one this service accepts"));
+        };
+        let data = outcome.map_err(|e| {
             use jsonwebtoken::errors::ErrorKind;
             match e.kind() {
                 ErrorKind::ExpiredSignature => refuse("it has expired"),
@@ -239,6 +287,43 @@ impl Verifier {
         let scope = granted.into_iter().filter_map(Scope::parse).max();
         Ok((Principal { sub: claims.sub, scope, domains: claims.domains }, claims.exp))
     }
+
+    /// The keys of the token's algorithm family: the secret for HS256; for RS256/ES256 the
+    /// JWKS key its `kid` names (fetching the set again for a new `kid`), else the PEM key.
+    async fn keys_for(&self, alg: Algorithm, kid: Option<&str>) -> Result<Vec<Arc<DecodingKey>>, ApiError> {
+        if alg == Algorithm::HS256 {
+            return Ok(self.secret.iter().cloned().collect());
+        }
+        let mut keys = Vec::new();
+        let mut unknown_kid = false;
+        if let Some(jwks) = &self.jwks {
+            let mut found = jwks.lookup(kid, alg);
+            if matches!(found, Lookup::UnknownKid) && jwks.refresh_for_unknown_kid().await {
+                found = jwks.lookup(kid, alg);
+            }
+            match found {
+                Lookup::Found(found) => keys.extend(found.into_iter().map(|k| k.key)),
+                Lookup::UnknownKid => unknown_kid = true,
+                Lookup::None => {}
+            }
+        }
+        if keys.is_empty()
+            && let Some((key, algs)) = &self.public
+            && algs.contains(&alg)
+        {
+            keys.push(key.clone());
+        }
+        match kid {
+            _ if !keys.is_empty() => Ok(keys),
+            Some(kid) if unknown_kid => Err(refuse(&format!("its key id `{kid}` is not one of this service's keys"))),
+            _ => Err(refuse("its algorithm is not one this service accepts")),
+        }
+    }
+}
+
+/// A 401 that says why the token is refused.
+fn refuse(why: &str) -> ApiError {
+    ApiError::Unauthorized(format!("the bearer token is refused: {why}"))
 }
 
 /// The checks for tokens of `alg`: `exp` and `sub` always, `iss`/`aud` when configured.

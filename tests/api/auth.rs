@@ -210,3 +210,127 @@ mod es256_public_keys_work {
         crate::helpers::run_configured(super::Backend::Sqlite, super::ec_key, super::es256_public_keys_work).await
     }
 }
+
+/// A key set endpoint the test controls: what it serves, and how often it was asked.
+#[derive(Clone, Default)]
+struct KeySetEndpoint {
+    serving: std::sync::Arc<std::sync::Mutex<Option<Value>>>,
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl KeySetEndpoint {
+    /// Serves on a loopback port until the test ends; `None` answers 500.
+    async fn start(&self) -> String {
+        let state = self.clone();
+        let app = poem::endpoint::make(move |_req| {
+            let state = state.clone();
+            async move {
+                state.hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let serving = state.serving.lock().unwrap().clone();
+                match serving {
+                    Some(set) => poem::Response::builder().content_type("application/json").body(set.to_string()),
+                    None => poem::Response::builder().status(poem::http::StatusCode::INTERNAL_SERVER_ERROR).finish(),
+                }
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let acceptor = poem::listener::Listener::into_acceptor(poem::listener::TcpListener::bind(addr)).await.unwrap();
+        tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
+        format!("http://{addr}/.well-known/jwks.json")
+    }
+
+    fn serve(&self, keys: &[(&str, Algorithm)]) {
+        let keys: Vec<Value> = keys
+            .iter()
+            .map(|(kid, alg)| {
+                let mut jwk =
+                    serde_json::to_value(jsonwebtoken::jwk::Jwk::from_encoding_key(&signing_key(*alg), *alg).unwrap())
+                        .unwrap();
+                jwk["kid"] = json!(kid);
+                jwk
+            })
+            .collect();
+        *self.serving.lock().unwrap() = Some(json!({ "keys": keys }));
+    }
+
+    fn fail(&self) {
+        *self.serving.lock().unwrap() = None;
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn signing_key(alg: Algorithm) -> EncodingKey {
+    match alg {
+        Algorithm::RS256 => EncodingKey::from_rsa_pem(&pem("rsa-private.pem")).unwrap(),
+        _ => EncodingKey::from_ec_pem(&pem("ec-private.pem")).unwrap(),
+    }
+}
+
+/// A fresh token (never seen before, so never answered from a cache) signed by `alg`'s key.
+fn signed_with(kid: &str, alg: Algorithm) -> String {
+    let mut header = Header::new(alg);
+    header.kid = Some(kid.into());
+    let token = encode(&header, &claims(json!({"jti": uuid::Uuid::new_v4().to_string()})), &signing_key(alg)).unwrap();
+    format!("Bearer {token}")
+}
+
+async fn jwks_keys_rotate_and_a_failed_refresh_keeps_the_old_ones(app: TestApp, jwks: KeySetEndpoint) {
+    // The set was unreachable at start-up: the service runs and refuses tokens.
+    assert_eq!(jwks.hits(), 1, "the key set is fetched at start-up");
+    expect(app.get("/health/ready").await, 200).await;
+    refused(&app, Some(&signed_with("k1", Algorithm::RS256)), "no keys yet").await;
+    assert_eq!(jwks.hits(), 2, "an unknown kid fetches the set again");
+    jwks.serve(&[("k1", Algorithm::RS256)]);
+    refused(&app, Some(&signed_with("k1", Algorithm::RS256)), "within the minimum refresh interval").await;
+    assert_eq!(jwks.hits(), 2, "an unknown kid fetches at most once per interval");
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let first = signed_with("k1", Algorithm::RS256);
+    expect(list_with(&app, Some(&first)).await, 200).await;
+    assert_eq!(jwks.hits(), 3);
+
+    // Rotation: k1 is replaced by an ES256 key k2.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    jwks.serve(&[("k2", Algorithm::ES256)]);
+    expect(list_with(&app, Some(&signed_with("k2", Algorithm::ES256))).await, 200).await;
+    assert_eq!(jwks.hits(), 4, "a new kid is fetched at once");
+    let resp = list_with(&app, Some(&signed_with("k1", Algorithm::RS256))).await;
+    let problem = assert_problem(resp, 401, "/problems/unauthorized").await;
+    assert!(problem["detail"].as_str().unwrap().contains("`k1`"), "{problem}");
+    refused(&app, Some(&first), "a token already accepted, once its key left the set").await;
+    // A token that names k2 but is signed with another key, or claims another algorithm, is refused.
+    let mut forged = Header::new(Algorithm::RS256);
+    forged.kid = Some("k2".into());
+    let forged = encode(&forged, &claims(json!({})), &signing_key(Algorithm::RS256)).unwrap();
+    refused(&app, Some(&format!("Bearer {forged}")), "RS256 token naming an ES256 key").await;
+    let hs = hs256(&pem("ec-public.pem"), &claims(json!({})));
+    refused(&app, Some(&format!("Bearer {hs}")), "HS256 signed with a JWKS public key").await;
+
+    // The set fails: the keys already known keep working.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    jwks.fail();
+    refused(&app, Some(&signed_with("k9", Algorithm::RS256)), "unknown kid while the set is down").await;
+    assert_eq!(jwks.hits(), 5, "the failed refresh was attempted");
+    expect(list_with(&app, Some(&signed_with("k2", Algorithm::ES256))).await, 200).await;
+}
+
+mod jwks_keys_rotate_and_a_failed_refresh_keeps_the_old_ones {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_sqlite() {
+        let jwks = super::KeySetEndpoint::default();
+        let url = jwks.start().await;
+        crate::helpers::run_configured(
+            super::Backend::Sqlite,
+            |s| {
+                s.jwks_url = Some(url);
+                s.jwks_min_refresh_interval = std::time::Duration::from_secs(2);
+            },
+            |app| super::jwks_keys_rotate_and_a_failed_refresh_keeps_the_old_ones(app, jwks),
+        )
+        .await
+    }
+}
