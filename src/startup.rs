@@ -234,8 +234,8 @@ fn instance_of(req: &Request) -> String {
 /// Every route, wrapped so that every error is a problem document.
 pub fn routes(state: AppState, settings: &Settings) -> impl Endpoint<Output = Response> + 'static {
     let service = api::service();
-    let spec_json = service.spec();
-    let spec_yaml = service.spec_yaml();
+    let spec_json = api::openapi_json();
+    let spec_yaml = api::openapi_yaml();
     let docs = service.swagger_ui();
     let edge = Arc::new(Edge {
         route_table: RouteTable::from_spec(&spec_json),

@@ -256,7 +256,7 @@ pub struct ColumnDef {
     pub name: String,
     /// Hive/Athena/Glue type in canonical form, e.g. `decimal(10,2)` or `struct<a:int,b:array<string>>`.
     /// Accepted case-insensitively with spaces; `integer` means `int`, `decimal` means `decimal(10,0)`.
-    #[oai(rename = "type")]
+    #[oai(rename = "type", validator(min_length = 1, max_length = 65536))]
     pub ty: String,
     /// What the column holds (1..=1024 characters).
     #[oai(validator(min_length = 1, max_length = 1024))]
@@ -412,68 +412,72 @@ pub enum ExpectedChange {
     Major,
 }
 
-/// The body of `POST /v1/data-products`. Unknown members are refused with 422.
-#[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
-pub struct DataProductCreate {
-    /// Unique name; never changes.
-    #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
-    pub name: String,
-    #[oai(flatten)]
-    pub metadata: MetadataFields,
+/// Declares a request body holding every metadata member of a data product after its own
+/// members. The members are written out (not flattened) so that the schema can say
+/// `additionalProperties: false`, which is what the server enforces.
+macro_rules! metadata_body {
+    ($(#[$doc:meta])* $body:ident { $($(#[$field_doc:meta])* $field:ident: $ty:ty,)* }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Object)]
+        #[oai(rename_all = "camelCase", deny_unknown_fields)]
+        pub struct $body {
+            $($(#[$field_doc])* pub $field: $ty,)*
+            /// What the product holds.
+            #[oai(validator(min_length = 1, max_length = 4096))]
+            pub description: String,
+            /// Owning domain, e.g. `HMPPS`.
+            #[oai(validator(min_length = 1, max_length = 64))]
+            pub domain: String,
+            /// E-mail address of the owner.
+            #[oai(validator(max_length = 254, pattern = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"))]
+            pub data_product_owner: String,
+            /// Display name of the owner.
+            #[oai(validator(min_length = 1, max_length = 256))]
+            pub data_product_owner_display_name: String,
+            /// E-mail address of the maintainer.
+            #[oai(validator(max_length = 254, pattern = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"))]
+            pub data_product_maintainer: Option<String>,
+            /// Display name of the maintainer.
+            #[oai(validator(min_length = 1, max_length = 256))]
+            pub data_product_maintainer_display_name: Option<String>,
+            /// Team contact e-mail address.
+            #[oai(validator(max_length = 254, pattern = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"))]
+            pub email: String,
+            /// Lifecycle status (default `draft`).
+            pub status: Option<Status>,
+            /// Retention period in days.
+            #[oai(validator(minimum(value = "0"), maximum(value = "36500")))]
+            pub retention_period: u32,
+            /// Whether a data protection impact assessment is required.
+            pub dpia_required: bool,
+            /// Where the DPIA is kept.
+            #[oai(validator(min_length = 1, max_length = 2048))]
+            pub dpia_location: Option<String>,
+            /// Labels: at most 50; keys match `^[a-z0-9_.-]{1,64}$`, values at most 256 characters.
+            #[oai(validator(max_properties = 50))]
+            pub tags: Option<BTreeMap<String, String>>,
+        }
+    };
 }
 
-/// The body of `PUT /v1/data-products/{name}`: a full replacement of the metadata.
-/// Unknown members are refused with 422.
-#[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
-pub struct DataProductUpdate {
-    /// Optional; if present it must equal the name in the path.
-    pub name: Option<String>,
-    #[oai(flatten)]
-    pub metadata: MetadataFields,
-    /// Refuse the write with 409 unless the server classifies it so.
-    pub expected_change: Option<ExpectedChange>,
+metadata_body! {
+    /// The body of `POST /v1/data-products`. Unknown members are refused with 422.
+    DataProductCreate {
+        /// Unique name; never changes.
+        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
+        name: String,
+    }
 }
 
-/// The metadata of a data product.
-#[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
-pub struct MetadataFields {
-    /// What the product holds.
-    #[oai(validator(min_length = 1, max_length = 4096))]
-    pub description: String,
-    /// Owning domain, e.g. `HMPPS`.
-    #[oai(validator(min_length = 1, max_length = 64))]
-    pub domain: String,
-    /// E-mail address of the owner.
-    #[oai(validator(pattern = r"^[^@\s]+@[^@\s]+$"))]
-    pub data_product_owner: String,
-    /// Display name of the owner.
-    #[oai(validator(min_length = 1, max_length = 256))]
-    pub data_product_owner_display_name: String,
-    /// E-mail address of the maintainer.
-    #[oai(validator(pattern = r"^[^@\s]+@[^@\s]+$"))]
-    pub data_product_maintainer: Option<String>,
-    /// Display name of the maintainer.
-    #[oai(validator(min_length = 1, max_length = 256))]
-    pub data_product_maintainer_display_name: Option<String>,
-    /// Team contact e-mail address.
-    #[oai(validator(pattern = r"^[^@\s]+@[^@\s]+$"))]
-    pub email: String,
-    /// Lifecycle status (default `draft`).
-    pub status: Option<Status>,
-    /// Retention period in days.
-    #[oai(validator(minimum(value = "0"), maximum(value = "36500")))]
-    pub retention_period: u32,
-    /// Whether a data protection impact assessment is required.
-    pub dpia_required: bool,
-    /// Where the DPIA is kept.
-    #[oai(validator(min_length = 1, max_length = 2048))]
-    pub dpia_location: Option<String>,
-    /// Labels: at most 50; keys match `^[a-z0-9_.-]{1,64}$`, values at most 256 characters.
-    #[oai(validator(max_properties = 50))]
-    pub tags: Option<BTreeMap<String, String>>,
+metadata_body! {
+    /// The body of `PUT /v1/data-products/{name}`: a full replacement of the metadata.
+    /// Unknown members are refused with 422.
+    DataProductUpdate {
+        /// Optional; if present it must equal the name in the path.
+        name: Option<String>,
+        /// Refuse the write with 409 unless the server classifies it so.
+        expected_change: Option<ExpectedChange>,
+    }
 }
 
 /// The body of `PUT /v1/data-products/{name}/schemas/{table}`: the whole table.

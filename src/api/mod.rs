@@ -74,14 +74,59 @@ pub fn service() -> OpenApiService<Apis, ()> {
     .description(DESCRIPTION)
 }
 
+/// Request bodies whose unknown members the server refuses. poem-openapi's
+/// `deny_unknown_fields` enforces that but does not say so in the schema, so the document
+/// is amended here; clients and fuzzers then know not to send other members.
+const CLOSED_SCHEMAS: [&str; 4] = ["DataProductCreate", "DataProductUpdate", "TableSchemaPut", "ColumnDef"];
+
+/// What a public ID looks like (section 1), for the docs; the handler parses it for real so
+/// that a malformed ID gets `/problems/invalid-id`.
+const PUBLIC_ID_PATTERN: &str =
+    r"^dp:[a-z][a-z0-9_]{1,62}(:v(0|[1-9][0-9]{0,8})(\.(0|[1-9][0-9]{0,8}))?)?(:[a-z][a-z0-9_]{0,127})?$";
+
+/// The generated document with what poem-openapi cannot declare: closed request bodies
+/// (`CLOSED_SCHEMAS`), tag key and value rules, and the public ID pattern. Mappings keep
+/// their order.
+fn document() -> serde_yaml::Value {
+    use serde_yaml::{Mapping, Value};
+    let mut doc: Value = serde_yaml::from_str(&service().spec_yaml()).unwrap_or_default();
+    if let Some(schemas) = doc.get_mut("components").and_then(|c| c.get_mut("schemas")) {
+        for name in CLOSED_SCHEMAS {
+            if let Some(Value::Mapping(schema)) = schemas.get_mut(name) {
+                schema.insert("additionalProperties".into(), false.into());
+            }
+            if let Some(Value::Mapping(tags)) =
+                schemas.get_mut(name).and_then(|s| s.get_mut("properties")).and_then(|p| p.get_mut("tags"))
+            {
+                let mut names = Mapping::new();
+                names.insert("pattern".into(), "^[a-z0-9_.-]{1,64}$".into());
+                tags.insert("propertyNames".into(), names.into());
+                let mut values = Mapping::new();
+                values.insert("type".into(), "string".into());
+                values.insert("maxLength".into(), 256.into());
+                tags.insert("additionalProperties".into(), values.into());
+            }
+        }
+    }
+    let resolve = doc.get_mut("paths").and_then(|p| p.get_mut("/v1/resolve/{id}")).and_then(|o| o.get_mut("get"));
+    if let Some(Value::Sequence(params)) = resolve.and_then(|o| o.get_mut("parameters")) {
+        for param in params.iter_mut().filter(|p| p.get("name").and_then(Value::as_str) == Some("id")) {
+            if let Some(Value::Mapping(schema)) = param.get_mut("schema") {
+                schema.insert("pattern".into(), PUBLIC_ID_PATTERN.into());
+            }
+        }
+    }
+    doc
+}
+
 /// The generated document as YAML (what `openapi/openapi.yaml` holds).
 pub fn openapi_yaml() -> String {
-    service().spec_yaml()
+    serde_yaml::to_string(&document()).unwrap_or_default()
 }
 
 /// The generated document as JSON.
 pub fn openapi_json() -> String {
-    service().spec()
+    serde_json::to_string_pretty(&document()).unwrap_or_default()
 }
 
 /// Path templates and their methods, for `Allow` on 405 answers.

@@ -140,7 +140,10 @@ impl SchemasApi {
         /// (24 hours by default). A different request with the same key is 422
         /// `/problems/idempotency-key-reused`; a repeat while the first still runs is 409
         /// `/problems/idempotency-request-in-progress` with `Retry-After`.
-        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 257, pattern = r"^[\x20-\x7e]+$"))]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(max_length = 257, pattern = r#"^(?:[!#-~](?:[ -~]{0,253}[!-~])?|"[ !#-\[\]-~]{1,255}")$"#)
+        )]
         _idempotency_key: Header<Option<String>>,
         /// The product name.
         #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
@@ -198,7 +201,10 @@ impl SchemasApi {
         /// (24 hours by default). A different request with the same key is 422
         /// `/problems/idempotency-key-reused`; a repeat while the first still runs is 409
         /// `/problems/idempotency-request-in-progress` with `Retry-After`.
-        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 257, pattern = r"^[\x20-\x7e]+$"))]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(max_length = 257, pattern = r#"^(?:[!#-~](?:[ -~]{0,253}[!-~])?|"[ !#-\[\]-~]{1,255}")$"#)
+        )]
         _idempotency_key: Header<Option<String>>,
         /// The product name.
         #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]

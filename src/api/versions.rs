@@ -123,7 +123,7 @@ impl VersionsApi {
         #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
         name: Path<String>,
         /// `v1.2`, `1.2`, `v1` or `latest`.
-        #[oai(validator(pattern = r"^(latest|v?[0-9]{1,9}(\.[0-9]{1,9})?)$"))]
+        #[oai(validator(pattern = r"^(latest|v?(0|[1-9][0-9]{0,8})(\.(0|[1-9][0-9]{0,8}))?)$"))]
         version: Path<String>,
         /// A version ETag held by the client.
         #[oai(name = "If-None-Match")]
@@ -153,7 +153,7 @@ impl VersionsApi {
         #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
         name: Path<String>,
         /// `v1.2`, `1.2`, `v1` or `latest`.
-        #[oai(validator(pattern = r"^(latest|v?[0-9]{1,9}(\.[0-9]{1,9})?)$"))]
+        #[oai(validator(pattern = r"^(latest|v?(0|[1-9][0-9]{0,8})(\.(0|[1-9][0-9]{0,8}))?)$"))]
         version: Path<String>,
         /// Also read a soft-deleted product.
         #[oai(name = "includeDeleted", default)]
@@ -182,7 +182,7 @@ impl VersionsApi {
         #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
         name: Path<String>,
         /// `v1.2`, `1.2`, `v1` or `latest`.
-        #[oai(validator(pattern = r"^(latest|v?[0-9]{1,9}(\.[0-9]{1,9})?)$"))]
+        #[oai(validator(pattern = r"^(latest|v?(0|[1-9][0-9]{0,8})(\.(0|[1-9][0-9]{0,8}))?)$"))]
         version: Path<String>,
         /// The table name.
         #[oai(validator(pattern = r"^[a-z][a-z0-9_]{0,127}$"))]
@@ -211,8 +211,10 @@ impl VersionsApi {
         #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
         name: Path<String>,
         /// The version to compare from.
+        #[oai(validator(pattern = r"^(latest|v?(0|[1-9][0-9]{0,8})(\.(0|[1-9][0-9]{0,8}))?)$"))]
         from: Query<String>,
         /// The version to compare to.
+        #[oai(validator(pattern = r"^(latest|v?(0|[1-9][0-9]{0,8})(\.(0|[1-9][0-9]{0,8}))?)$"))]
         to: Query<String>,
         /// Also read a soft-deleted product.
         #[oai(name = "includeDeleted", default)]
