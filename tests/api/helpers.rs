@@ -653,3 +653,93 @@ pub fn instance_path(problem: &Value) -> &str {
     assert!(!id.is_empty(), "empty request id in {instance}");
     path
 }
+
+/// A PostgreSQL cluster of one test's own, for tests that stop and start the server (the
+/// shared cluster serves every other test). Stopped and removed on drop, or by a watchdog
+/// if the test process dies first.
+pub struct OwnCluster {
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+    as_root: bool,
+}
+
+impl OwnCluster {
+    /// A started cluster; `None` when PostgreSQL is unavailable here (a failure under CI).
+    pub fn start() -> Option<OwnCluster> {
+        match Self::try_start() {
+            Ok(cluster) => Some(cluster),
+            Err(reason) if in_ci() => panic!("CI=true requires PostgreSQL, but: {reason}"),
+            Err(reason) => {
+                let _ = writeln!(std::io::stderr(), "note: a PostgreSQL test is skipped: {reason}");
+                None
+            }
+        }
+    }
+
+    fn try_start() -> Result<OwnCluster, String> {
+        let bin = find_postgres_bin().ok_or("no PostgreSQL server binaries")?;
+        let dir = tempfile::Builder::new()
+            .prefix("daap-own-pg-")
+            .tempdir()
+            .map_err(|e| format!("cannot create a temporary directory: {e}"))?
+            .keep();
+        let as_root = is_root();
+        spawn_watchdog(&bin, &dir, as_root);
+        if as_root {
+            run_cmd(Command::new("chown").arg("-R").arg("postgres:").arg(&dir))?;
+        }
+        run_cmd(pg_command(&bin, "initdb", as_root).arg("-D").arg(dir.join("data")).args([
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
+            "--no-sync",
+        ]))?;
+        let cluster = OwnCluster { bin, dir, port: free_port()?, as_root };
+        cluster.up()?;
+        Ok(cluster)
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Starts the server (again), on the same port.
+    pub fn up(&self) -> Result<(), String> {
+        let options = format!("-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off", self.port, self.dir.display());
+        run_cmd(
+            pg_command(&self.bin, "pg_ctl", self.as_root)
+                .arg("-D")
+                .arg(self.dir.join("data"))
+                .arg("-l")
+                .arg(self.dir.join("log"))
+                .args(["-w", "-t", "60", "-o", &options, "start"]),
+        )
+    }
+
+    /// Stops the server, disconnecting every client at once.
+    pub fn down(&self) -> Result<(), String> {
+        run_cmd(
+            pg_command(&self.bin, "pg_ctl", self.as_root)
+                .arg("-D")
+                .arg(self.dir.join("data"))
+                .args(["-w", "-m", "fast", "stop"]),
+        )
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        let _ = pg_command(&self.bin, "pg_ctl", self.as_root)
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-m", "immediate", "stop"])
+            .stdin(Stdio::null())
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -144,3 +144,45 @@ both!(
     the_openapi_yaml_matches_the_json_and_the_checked_in_copy,
     the_interactive_docs_are_served,
 );
+
+/// Readiness follows the database: 503 while PostgreSQL is stopped, 200 again once it is
+/// back, with no restart of daap.
+async fn readiness_follows_postgres_stopping_and_starting(app: TestApp, cluster: &crate::helpers::OwnCluster) {
+    app.create_product("alpha").await;
+    expect(app.get("/health/ready").await, 200).await;
+
+    cluster.down().expect("PostgreSQL stops");
+    let reply = read(app.get("/health/ready").await).await;
+    crate::helpers::assert_problem_reply(&reply, 503, "/problems/unavailable");
+    let reply = read(app.get("/v1/data-products/alpha").await).await;
+    crate::helpers::assert_problem_reply(&reply, 503, "/problems/unavailable");
+    expect(app.get("/health/live").await, 200).await;
+
+    cluster.up().expect("PostgreSQL starts again");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = app.get("/health/ready").await.status().as_u16();
+        if status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {status} after PostgreSQL came back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let p = expect(app.get("/v1/data-products/alpha").await, 200).await.body;
+    assert_eq!(p["version"], "v1.0", "the data survived the restart");
+    app.create_product("beta").await;
+}
+
+mod readiness_follows_postgres_stopping_and_starting {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_postgres() {
+        let Some(cluster) = crate::helpers::OwnCluster::start() else { return };
+        let url = cluster.url();
+        crate::helpers::run_configured(
+            crate::helpers::Backend::Sqlite,
+            |s| s.database_url = Some(url),
+            |app| super::readiness_follows_postgres_stopping_and_starting(app, &cluster),
+        )
+        .await;
+    }
+}
