@@ -12,6 +12,7 @@ pub mod params;
 pub mod products;
 pub mod resolve;
 pub mod schemas;
+pub mod stats;
 pub mod versions;
 
 use std::sync::Arc;
@@ -42,6 +43,7 @@ pub type Apis = (
     resolve::ResolveApi,
     events::EventsApi,
     ops::OpsApi,
+    stats::StatsApi,
 );
 
 const DESCRIPTION: &str = "\
@@ -67,6 +69,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             resolve::ResolveApi,
             events::EventsApi,
             ops::OpsApi,
+            stats::StatsApi,
         ),
         "daap",
         env!("CARGO_PKG_VERSION"),
@@ -84,12 +87,57 @@ const CLOSED_SCHEMAS: [&str; 4] = ["DataProductCreate", "DataProductUpdate", "Ta
 const PUBLIC_ID_PATTERN: &str =
     r"^dp:[a-z][a-z0-9_]{1,62}(:v(0|[1-9][0-9]{0,8})(\.(0|[1-9][0-9]{0,8}))?)?(:[a-z][a-z0-9_]{0,127})?$";
 
+/// Operations that need more than their method implies (GET: `daap:read`, others:
+/// `daap:write`), by operation ID, with how the docs say it.
+const SCOPE_EXCEPTIONS: &[(&str, &[&str], &str)] = &[(
+    "deleteDataProduct",
+    &["daap:write", "daap:admin"],
+    "`daap:write` for a soft delete; `daap:admin` with `purge=true`",
+)];
+
+/// The scopes an operation needs and how the docs say it.
+fn required_scopes(method: &str, operation_id: &str) -> (Vec<&'static str>, String) {
+    if let Some((_, scopes, words)) = SCOPE_EXCEPTIONS.iter().find(|(id, _, _)| *id == operation_id) {
+        return (scopes.to_vec(), (*words).to_owned());
+    }
+    let scope = if method == "get" { "daap:read" } else { "daap:write" };
+    (vec![scope], format!("`{scope}` (or stronger)"))
+}
+
+/// Says on each `/v1` operation which scope its token needs: in the description, and as
+/// `x-required-scopes` for tools (an HTTP bearer scheme cannot list scopes in OpenAPI 3.0).
+fn declare_scopes(doc: &mut serde_yaml::Value) {
+    use serde_yaml::Value;
+    let Some(Value::Mapping(paths)) = doc.get_mut("paths") else { return };
+    for (path, operations) in paths.iter_mut() {
+        if !path.as_str().is_some_and(|p| p.starts_with("/v1/")) {
+            continue;
+        }
+        let Value::Mapping(operations) = operations else { continue };
+        for (method, operation) in operations.iter_mut() {
+            let Value::Mapping(operation) = operation else { continue };
+            let id = operation.get("operationId").and_then(Value::as_str).unwrap_or_default();
+            let (scopes, words) = required_scopes(method.as_str().unwrap_or_default(), id);
+            let description = operation.get("description").and_then(Value::as_str).unwrap_or_default();
+            let description = if description.is_empty() {
+                format!("Scope: {words}.")
+            } else {
+                format!("{description}\n\nScope: {words}.")
+            };
+            operation.insert("description".into(), description.into());
+            operation
+                .insert("x-required-scopes".into(), Value::Sequence(scopes.into_iter().map(Value::from).collect()));
+        }
+    }
+}
+
 /// The generated document with what poem-openapi cannot declare: closed request bodies
-/// (`CLOSED_SCHEMAS`), tag key and value rules, and the public ID pattern. Mappings keep
-/// their order.
+/// (`CLOSED_SCHEMAS`), tag key and value rules, the public ID pattern and the scope each
+/// operation needs. Mappings keep their order.
 fn document() -> serde_yaml::Value {
     use serde_yaml::{Mapping, Value};
     let mut doc: Value = serde_yaml::from_str(&service().spec_yaml()).unwrap_or_default();
+    declare_scopes(&mut doc);
     if let Some(schemas) = doc.get_mut("components").and_then(|c| c.get_mut("schemas")) {
         for name in CLOSED_SCHEMAS {
             if let Some(Value::Mapping(schema)) = schemas.get_mut(name) {

@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod entities;
 pub mod products;
+pub mod stats;
 
 use std::{path::Path, sync::Arc, time::Duration};
 
