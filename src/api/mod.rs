@@ -6,6 +6,7 @@
 #![allow(clippy::too_many_arguments, clippy::large_enum_variant)]
 pub mod dto;
 pub mod events;
+pub mod exports;
 pub mod input;
 pub mod ops;
 pub mod params;
@@ -13,6 +14,7 @@ pub mod products;
 pub mod resolve;
 pub mod schemas;
 pub mod versions;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -31,6 +33,10 @@ pub enum ApiTags {
     Resolve,
     /// The ordered change feed for catalogue sync jobs.
     Events,
+    /// Push notifications: subscribe a URL to the change feed (admin).
+    Webhooks,
+    /// A version in formats other tools read: ODCS data contracts and JSON Schemas.
+    Exports,
     /// Health probes.
     Operations,
 }
@@ -41,6 +47,8 @@ pub type Apis = (
     schemas::SchemasApi,
     resolve::ResolveApi,
     events::EventsApi,
+    webhooks::WebhooksApi,
+    exports::ExportsApi,
     ops::OpsApi,
 );
 
@@ -53,7 +61,9 @@ Writes are safe to retry: every POST, PUT and DELETE under `/v1` honours an \
 `Idempotency-Key` header, whose first answer is stored with the change and replayed for \
 `DAAP_IDEMPOTENCY_TTL` (24 hours by default). Catalogue sync jobs follow `GET /v1/events`, \
 one total order of every committed change: pass back `nextCursor` and no event is ever \
-missed or seen twice.\n\n\
+missed or seen twice. Webhooks push the same events to a URL, signed per the Standard \
+Webhooks specification. Any version exports as an ODCS data contract and each table as a \
+JSON Schema of its rows.\n\n\
 Every error is an RFC 9457 `application/problem+json` document whose `type` is a stable \
 relative URI (`/problems/not-found`, `/problems/validation`, ...).";
 
@@ -66,6 +76,8 @@ pub fn service() -> OpenApiService<Apis, ()> {
             schemas::SchemasApi,
             resolve::ResolveApi,
             events::EventsApi,
+            webhooks::WebhooksApi,
+            exports::ExportsApi,
             ops::OpsApi,
         ),
         "daap",
