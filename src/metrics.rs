@@ -105,7 +105,11 @@ impl Metrics {
         out.push_str("# HELP daap_webhook_deliveries_total Webhook delivery attempts by outcome.\n");
         out.push_str("# TYPE daap_webhook_deliveries_total counter\n");
         for (outcome, counter) in [("succeeded", &self.webhook_succeeded), ("failed", &self.webhook_failed)] {
-            let _ = writeln!(out, "daap_webhook_deliveries_total{{outcome=\"{outcome}\"}} {}", counter.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "daap_webhook_deliveries_total{{outcome=\"{outcome}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            );
         }
         out
     }

@@ -557,6 +557,7 @@ pub struct WebhookCreated {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct WebhookPage {
+    /// Subscriptions, oldest first.
     pub items: Vec<Webhook>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
@@ -580,6 +581,7 @@ pub struct Delivery {
     pub event_id: String,
     /// 1 for the first attempt at this event, 2 for the first retry, ...
     pub attempt: u32,
+    /// `succeeded` (2xx) or `failed`.
     pub outcome: DeliveryOutcome,
     /// The receiver's HTTP status, when it answered.
     pub response_status: Option<u16>,
@@ -595,6 +597,7 @@ pub struct Delivery {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct DeliveryPage {
+    /// Attempts, newest first.
     pub items: Vec<Delivery>,
     /// Pass as `cursor` for the next (older) page; absent on the last page.
     pub next_cursor: Option<String>,

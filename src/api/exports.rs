@@ -10,7 +10,7 @@ use poem::{
 use poem_openapi::{
     ApiResponse, OpenApi,
     param::{Header, Path, Query},
-    registry::{MetaHeader, MetaMediaType, MetaResponse, MetaResponses, Registry},
+    registry::{MetaHeader, MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, Registry},
     types::Type,
 };
 use serde_json::Value;
@@ -83,9 +83,8 @@ impl ExportResponse {
         if_none_match: Option<&str>,
     ) -> Option<Self> {
         let etag = format.etag(version);
-        let fresh = if_none_match.is_some_and(|h| {
-            h.split(',').map(str::trim).any(|t| t == "*" || t.trim_start_matches("W/") == etag)
-        });
+        let fresh = if_none_match
+            .is_some_and(|h| h.split(',').map(str::trim).any(|t| t == "*" || t.trim_start_matches("W/") == etag));
         fresh.then(|| ExportResponse { format, etag, cache_control: cache_control(selector), body: None })
     }
 
@@ -97,7 +96,9 @@ impl ExportResponse {
 impl IntoResponse for ExportResponse {
     fn into_response(self) -> Response {
         let mut resp = match self.body {
-            Some(body) => Response::builder().status(StatusCode::OK).content_type(self.format.content_type()).body(body),
+            Some(body) => {
+                Response::builder().status(StatusCode::OK).content_type(self.format.content_type()).body(body)
+            }
             None => Response::builder().status(StatusCode::NOT_MODIFIED).finish(),
         };
         let headers = resp.headers_mut();
@@ -122,7 +123,9 @@ fn header_meta(name: &str, description: &str) -> MetaHeader {
     }
 }
 
-fn export_meta(description: &'static str, media: &[&'static str]) -> MetaResponses {
+fn export_meta(description: &'static str, body: &'static str, media: &[&'static str]) -> MetaResponses {
+    let schema =
+        || MetaSchemaRef::Inline(Box::new(MetaSchema { description: Some(body), ..MetaSchema::new("object") }));
     let headers = || {
         vec![
             header_meta("ETag", "Strong, per version and representation, e.g. `\"v1.2+odcs.json\"`."),
@@ -138,10 +141,7 @@ fn export_meta(description: &'static str, media: &[&'static str]) -> MetaRespons
                 description,
                 status: Some(200),
                 status_range: None,
-                content: media
-                    .iter()
-                    .map(|content_type| MetaMediaType { content_type, schema: Value::schema_ref() })
-                    .collect(),
+                content: media.iter().map(|content_type| MetaMediaType { content_type, schema: schema() }).collect(),
                 headers: headers(),
             },
             MetaResponse {
@@ -169,6 +169,7 @@ impl ApiResponse for ContractResponse {
         export_meta(
             "An Open Data Contract Standard v3.2.0 document (`kind: DataContract`): JSON, or YAML when \
              `Accept` asks for `application/yaml`.",
+            "An ODCS v3.2.0 data contract; see https://bitol-io.github.io/open-data-contract-standard/",
             &["application/json", "application/yaml"],
         )
     }
@@ -189,7 +190,11 @@ impl IntoResponse for JsonSchemaResponse {
 
 impl ApiResponse for JsonSchemaResponse {
     fn meta() -> MetaResponses {
-        export_meta("A JSON Schema (draft 2020-12) that one row of the table satisfies.", &["application/schema+json"])
+        export_meta(
+            "A JSON Schema (draft 2020-12) that one row of the table satisfies.",
+            "A JSON Schema (draft 2020-12) document",
+            &["application/schema+json"],
+        )
     }
 
     fn register(registry: &mut Registry) {

@@ -458,7 +458,9 @@ fn string_list(
             None => errors.add(format!("{at}/{i}"), "must be a string"),
             Some(s) => match check(s) {
                 Err(message) => errors.add(format!("{at}/{i}"), message),
-                Ok(()) if out.iter().any(|o| o == s) => errors.add(format!("{at}/{i}"), format!("`{s}` is listed twice")),
+                Ok(()) if out.iter().any(|o| o == s) => {
+                    errors.add(format!("{at}/{i}"), format!("`{s}` is listed twice"))
+                }
                 Ok(()) => out.push(s.to_owned()),
             },
         }

@@ -5,10 +5,10 @@
 
 /// Hive/Athena/Glue column types: parser, canonical form and widening.
 pub mod column_type;
-/// Exports: ODCS data contracts and JSON Schemas of table rows.
-pub mod export;
 /// The versioning rules: diff two snapshots and classify the changes.
 pub mod diff;
+/// Exports: ODCS data contracts and JSON Schemas of table rows.
+pub mod export;
 /// The snapshot of a data product that one version freezes.
 pub mod model;
 /// Product, table and column names that only `parse` can build.

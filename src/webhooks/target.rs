@@ -114,7 +114,8 @@ mod tests {
     fn only_http_urls_with_a_host_and_no_credentials_parse() {
         assert!(parse("https://example.com/hook").is_ok());
         assert!(parse("http://127.0.0.1:9000/x").is_ok());
-        for bad in ["ftp://example.com/", "example.com/hook", "https://user:pw@example.com/", "file:///etc/passwd", ""] {
+        for bad in ["ftp://example.com/", "example.com/hook", "https://user:pw@example.com/", "file:///etc/passwd", ""]
+        {
             assert!(parse(bad).is_err(), "{bad} was accepted");
         }
         assert!(parse(&format!("https://example.com/{}", "a".repeat(MAX_URL_LEN))).is_err());

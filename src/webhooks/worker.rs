@@ -152,9 +152,8 @@ impl Worker {
     async fn release_all(&self) -> Result<(), DbErr> {
         let backend = self.db.backend();
         let (p1, ..) = placeholders(backend);
-        let sql = format!(
-            "UPDATE webhook_subscriptions SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = {p1}"
-        );
+        let sql =
+            format!("UPDATE webhook_subscriptions SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = {p1}");
         let _writer = self.db.writer().await;
         self.db.conn.execute_raw(Statement::from_sql_and_values(backend, sql, [self.owner.clone().into()])).await?;
         Ok(())
@@ -218,8 +217,12 @@ impl Worker {
         let sql = format!(
             "UPDATE webhook_subscriptions SET cursor = {p1}, lease_until = {p2} WHERE id = {p3} AND lease_owner = {p4}"
         );
-        let values: Vec<Value> =
-            vec![cursor.into(), (Utc::now() + self.lease_for()).into(), sub.id.clone().into(), self.owner.clone().into()];
+        let values: Vec<Value> = vec![
+            cursor.into(),
+            (Utc::now() + self.lease_for()).into(),
+            sub.id.clone().into(),
+            self.owner.clone().into(),
+        ];
         let _writer = self.db.writer().await;
         let done = self.db.conn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
         Ok(done.rows_affected() == 1)
@@ -266,7 +269,8 @@ impl Worker {
         }
         let body = serde_json::to_vec(&events::wire(event)).map_err(|e| format!("cannot encode the event: {e}"))?;
         let timestamp = Utc::now().timestamp();
-        let signature = sign(&sub.secret, &event.id, timestamp, &body).ok_or("the subscription's secret is unusable")?;
+        let signature =
+            sign(&sub.secret, &event.id, timestamp, &body).ok_or("the subscription's secret is unusable")?;
         let response = self
             .client
             .post(url)
@@ -316,21 +320,16 @@ impl Worker {
                     attempt.error.as_deref().unwrap_or("unknown error")
                 ));
             } else {
-                let delay = retry_delay(
-                    number as u32,
-                    self.settings.retry_base,
-                    self.settings.retry_max_interval,
-                    jitter(),
-                );
+                let delay =
+                    retry_delay(number as u32, self.settings.retry_base, self.settings.retry_max_interval, jitter());
                 next.next_attempt_at = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
             }
         }
         let _writer = self.db.writer().await;
         let txn = self.db.conn.begin().await?;
         let backend = self.db.backend();
-        let ph: Vec<String> = (1..=10)
-            .map(|i| if backend == DbBackend::Postgres { format!("${i}") } else { "?".to_owned() })
-            .collect();
+        let ph: Vec<String> =
+            (1..=10).map(|i| if backend == DbBackend::Postgres { format!("${i}") } else { "?".to_owned() }).collect();
         let sql = format!(
             "UPDATE webhook_subscriptions SET cursor = {}, attempt = {}, first_failure_at = {}, next_attempt_at = {}, \
              lease_owner = {}, lease_until = {}, status = {}, paused_reason = {} WHERE id = {} AND lease_owner = {}",

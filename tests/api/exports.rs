@@ -140,7 +140,9 @@ async fn contract_status_follows_the_product_status(app: TestApp) {
 async fn contracts_come_as_yaml_on_request(app: TestApp) {
     setup(&app).await;
     let json_reply = expect(app.get("/v1/data-products/contracted/versions/v1/contract").await, 200).await;
-    let req = app.request(Method::GET, "/v1/data-products/contracted/versions/v1/contract").header("accept", "application/yaml");
+    let req = app
+        .request(Method::GET, "/v1/data-products/contracted/versions/v1/contract")
+        .header("accept", "application/yaml");
     let yaml = expect(app.send(req).await, 200).await;
     assert!(yaml.header("content-type").starts_with("application/yaml"), "{:?}", yaml.headers);
     assert!(yaml.text.starts_with("apiVersion:") || yaml.text.contains("\nkind: DataContract"), "{}", yaml.text);
@@ -149,7 +151,8 @@ async fn contracts_come_as_yaml_on_request(app: TestApp) {
     assert_ne!(yaml.header("etag"), json_reply.header("etag"), "two representations, two ETags");
     // The client's copy is current: 304.
     let etag = json_reply.header("etag").to_owned();
-    let again = app.request(Method::GET, "/v1/data-products/contracted/versions/v1.2/contract").header("if-none-match", &etag);
+    let again =
+        app.request(Method::GET, "/v1/data-products/contracted/versions/v1.2/contract").header("if-none-match", &etag);
     let again = app.send(again).await;
     assert_eq!(again.status(), 304);
 }
@@ -178,7 +181,8 @@ async fn exports_need_read_scope_and_answer_problems(app: TestApp) {
     }
     // A soft-deleted product exports only with includeDeleted.
     expect(app.delete("/v1/data-products/contracted").await, 204).await;
-    assert_problem(app.get("/v1/data-products/contracted/versions/v1.2/contract").await, 404, "/problems/not-found").await;
+    assert_problem(app.get("/v1/data-products/contracted/versions/v1.2/contract").await, 404, "/problems/not-found")
+        .await;
     expect(app.get("/v1/data-products/contracted/versions/v1.2/contract?includeDeleted=true").await, 200).await;
 }
 
@@ -213,7 +217,8 @@ fn good_row() -> Value {
 
 async fn json_schemas_accept_real_rows_and_refuse_broken_ones(app: TestApp) {
     setup(&app).await;
-    let reply = expect(app.get("/v1/data-products/contracted/versions/v1.2/schemas/everything/json-schema").await, 200).await;
+    let reply =
+        expect(app.get("/v1/data-products/contracted/versions/v1.2/schemas/everything/json-schema").await, 200).await;
     assert!(reply.header("content-type").starts_with("application/schema+json"), "{:?}", reply.headers);
     assert_eq!(reply.header("cache-control"), "public, max-age=31536000, immutable");
     let schema = &reply.body;
@@ -233,7 +238,11 @@ async fn json_schemas_accept_real_rows_and_refuse_broken_ones(app: TestApp) {
     assert!(errors.is_empty(), "a good row is refused: {errors:#?}");
     // Only the required columns; every nullable one null.
     let minimal = json!({ "id": 1, "count": 0, "amount": "0", "seen_at": "2026-11-23T17:00:00.123Z", "tiny": null, "address": null });
-    assert!(validator.is_valid(&minimal), "{:?}", validator.iter_errors(&minimal).map(|e| e.to_string()).collect::<Vec<_>>());
+    assert!(
+        validator.is_valid(&minimal),
+        "{:?}",
+        validator.iter_errors(&minimal).map(|e| e.to_string()).collect::<Vec<_>>()
+    );
 
     let broken: [(&str, Value); 17] = [
         ("tiny", json!(128)),
@@ -267,7 +276,8 @@ async fn json_schemas_accept_real_rows_and_refuse_broken_ones(app: TestApp) {
     assert!(!validator.is_valid(&extra), "an unknown column was accepted");
 
     // Selectors: `latest` and `v1` are not cached; an old version has the old table.
-    let latest = expect(app.get("/v1/data-products/contracted/versions/latest/schemas/small/json-schema").await, 200).await;
+    let latest =
+        expect(app.get("/v1/data-products/contracted/versions/latest/schemas/small/json-schema").await, 200).await;
     assert_eq!(latest.header("cache-control"), "no-cache");
     assert_eq!(latest.body["title"], "dp:contracted:v1.2:small");
     let etag = reply.header("etag").to_owned();

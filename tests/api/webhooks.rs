@@ -95,9 +95,8 @@ impl Receiver {
         let app = poem::endpoint::make(move |mut req: Request| {
             let state = shared.clone();
             async move {
-                let header = |name: &str| {
-                    req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
-                };
+                let header =
+                    |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
                 let (id, timestamp, signature, content_type) = (
                     header("webhook-id"),
                     header("webhook-timestamp"),
@@ -105,7 +104,8 @@ impl Receiver {
                     header("content-type"),
                 );
                 let body = req.take_body().into_string().await.unwrap_or_default();
-                let fail = state.fail_next.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+                let fail =
+                    state.fail_next.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
                 let answered = if fail { 500 } else { 200 };
                 state.received.lock().unwrap().push(Received {
                     id,
@@ -263,7 +263,8 @@ async fn deliveries_are_signed_and_arrive_once_each_in_feed_order(app: TestApp) 
     // Pages of the log chain without overlap.
     let first = expect(app.get(&format!("/v1/webhooks/{id}/deliveries?limit=5")).await, 200).await.body;
     let cursor = first["nextCursor"].as_str().expect("more pages");
-    let second = expect(app.get(&format!("/v1/webhooks/{id}/deliveries?limit=5&cursor={cursor}")).await, 200).await.body;
+    let second =
+        expect(app.get(&format!("/v1/webhooks/{id}/deliveries?limit=5&cursor={cursor}")).await, 200).await.body;
     assert_eq!(second["items"][0]["eventId"], log[5]["eventId"]);
 }
 
@@ -295,7 +296,13 @@ async fn a_receiver_answering_500_for_a_while_loses_nothing(app: TestApp) {
     log.reverse();
     let attempts: Vec<(String, u64, String)> = log
         .iter()
-        .map(|d| (d["eventId"].as_str().unwrap().to_owned(), d["attempt"].as_u64().unwrap(), d["outcome"].as_str().unwrap().to_owned()))
+        .map(|d| {
+            (
+                d["eventId"].as_str().unwrap().to_owned(),
+                d["attempt"].as_u64().unwrap(),
+                d["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     assert_eq!(attempts.len(), 7, "{log:#?}");
     for (i, n) in [1, 2, 3].into_iter().enumerate() {
