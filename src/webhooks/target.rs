@@ -66,12 +66,21 @@ pub async fn check_new(raw: &str, allow_private: bool) -> Result<Url, ApiError> 
     Ok(url)
 }
 
+/// Refuses a URL whose host is a non-public address literal (names pass).
+pub fn check_literal(url: &Url) -> Result<(), String> {
+    match literal_ip(url) {
+        Some(ip) if !is_public(ip) => Err(refusal(url.host_str().unwrap_or_default(), ip)),
+        _ => Ok(()),
+    }
+}
+
 /// Checks where a delivery to `url` would go; the message says why it may not.
 pub async fn check_delivery_target(url: &Url) -> Result<(), String> {
-    let host = url.host_str().unwrap_or_default().to_owned();
-    if let Some(ip) = literal_ip(url) {
-        return if is_public(ip) { Ok(()) } else { Err(refusal(&host, ip)) };
+    check_literal(url)?;
+    if literal_ip(url).is_some() {
+        return Ok(());
     }
+    let host = url.host_str().unwrap_or_default().to_owned();
     let addrs = resolve(&host).await?;
     only_public(&host, &addrs)
 }

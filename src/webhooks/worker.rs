@@ -112,7 +112,7 @@ impl Worker {
         chrono::Duration::from_std(self.settings.timeout + Duration::from_secs(30)).unwrap_or(chrono::Duration::MAX)
     }
 
-    /// Takes up to `n` due, unleased, active subscriptions.
+    /// Takes up to `n` due, unleased, active subscriptions that have events to look at.
     async fn lease(&self, n: u64) -> Result<Vec<SubscriptionRow>, DbErr> {
         let now = Utc::now();
         let until = now + self.lease_for();
@@ -124,6 +124,7 @@ impl Worker {
              WHERE id IN (SELECT id FROM webhook_subscriptions \
                  WHERE status = '{ACTIVE}' AND next_attempt_at <= {p3} \
                  AND (lease_until IS NULL OR lease_until < {p3}) \
+                 AND cursor < (SELECT COALESCE(MAX(seq), 0) FROM events) \
                  ORDER BY next_attempt_at LIMIT {p4}{skip_locked}) \
              AND (lease_until IS NULL OR lease_until < {p3}) \
              RETURNING *"
@@ -141,11 +142,16 @@ impl Worker {
             due: Option<DateTime<Utc>>,
         }
         let backend = self.db.backend();
-        let sql = format!("SELECT MIN(next_attempt_at) AS due FROM webhook_subscriptions WHERE status = '{ACTIVE}'");
-        let due = Due::find_by_statement(Statement::from_string(backend, sql)).one(&self.db.conn).await.ok()??.due?;
+        let (p1, ..) = placeholders(backend);
+        // Subscriptions waiting for a retry; the others are woken by new events.
+        let sql = format!(
+            "SELECT MIN(next_attempt_at) AS due FROM webhook_subscriptions \
+             WHERE status = '{ACTIVE}' AND next_attempt_at > {p1}"
+        );
+        let stmt = Statement::from_sql_and_values(backend, sql, [Utc::now().into()]);
+        let due = Due::find_by_statement(stmt).one(&self.db.conn).await.ok()??.due?;
         let wait = (due - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-        // A due one may be leased by another replica: do not spin on it.
-        Some(wait.clamp(Duration::from_millis(50), self.settings.poll_interval))
+        Some(wait.clamp(Duration::from_millis(20), self.settings.poll_interval))
     }
 
     /// Hands back every lease this process holds (at shutdown).
@@ -265,7 +271,8 @@ impl Worker {
     async fn post(&self, sub: &SubscriptionRow, event: &EventRow) -> Result<u16, String> {
         let url = target::parse(&sub.url)?;
         if !self.settings.allow_private {
-            target::check_delivery_target(&url).await?;
+            // Host names are checked by the client's resolver, on the addresses it connects to.
+            target::check_literal(&url)?;
         }
         let body = serde_json::to_vec(&events::wire(event)).map_err(|e| format!("cannot encode the event: {e}"))?;
         let timestamp = Utc::now().timestamp();

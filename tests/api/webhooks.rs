@@ -46,6 +46,19 @@ macro_rules! both_configured {
     )+};
 }
 
+/// `both_configured!` for scenarios only PostgreSQL can stage (several replicas on one database).
+macro_rules! postgres_configured {
+    ($configure:ident => $($scenario:ident),+ $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_postgres() {
+                $crate::helpers::run_configured($crate::helpers::Backend::Postgres, super::$configure, super::$scenario)
+                    .await
+            }
+        }
+    )+};
+}
+
 /// Private targets allowed (the receiver is on 127.0.0.1), retries in fractions of a second.
 fn quick(s: &mut Settings) {
     s.webhook_allow_private = true;
@@ -492,5 +505,68 @@ both_configured!(quick =>
     subscriptions_need_admin_and_a_valid_body,
     subscriptions_page_in_creation_order,
 );
+/// A second replica of the service on the same database, with its own delivery worker.
+struct Replica {
+    base: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Replica {
+    async fn start(database_url: &str) -> Replica {
+        let mut settings = Settings::local(Some(database_url.to_owned()), std::env::temp_dir().join("daap-unused"));
+        settings.migrate_on_start = false;
+        settings.rate_limit_per_second = 0;
+        settings.jwt_secret = Some(crate::helpers::TEST_SECRET.to_owned());
+        settings.shutdown_grace = Duration::from_secs(1);
+        quick(&mut settings);
+        let app = daap::startup::Application::build(settings).await.expect("the second replica starts");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async move {
+            let _ = stopped.await;
+        }));
+        Replica { base, stop: Some(stop), server }
+    }
+
+    async fn shut_down(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.server).await;
+    }
+}
+
+async fn two_replicas_deliver_each_event_once_in_order(app: TestApp) {
+    let replica = Replica::start(&app.database_url).await;
+    let other = TestApp { base: replica.base.clone(), ..app.clone() };
+    let receiver = Receiver::start().await;
+    let head = feed_head(&app).await;
+    let sub = subscribe(&app, &json!({ "url": receiver.url })).await;
+    // Writes through both replicas, partly at once; both workers race for the subscription.
+    let writes = (0..6).map(|i| {
+        let target = if i % 2 == 0 { app.clone() } else { other.clone() };
+        async move {
+            let name = format!("replicated_{i}");
+            target.create_product(&name).await;
+            target.put_table_ok(&name, "t", &simple_table()).await;
+            target.put_table_ok(&name, "u", &simple_table()).await;
+        }
+    });
+    join_all(writes).await;
+    let expected = feed_after(&app, Some(&head)).await;
+    assert_eq!(expected.len(), 18);
+    receiver.wait_accepted(expected.len(), Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let got: Vec<String> = receiver.received().iter().map(|r| r.id.clone()).collect();
+    let want: Vec<String> = expected.iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(got, want, "each event once, in feed order, across two replicas");
+    for r in receiver.received() {
+        verify(sub["secret"].as_str().unwrap(), &r);
+    }
+    replica.shut_down().await;
+}
+
+postgres_configured!(quick => two_replicas_deliver_each_event_once_in_order);
 both_configured!(quick_to_pause => a_subscription_that_keeps_failing_is_paused_with_the_reason);
 both!(private_targets_are_refused_by_default);
