@@ -74,6 +74,12 @@ fn quick_to_pause(s: &mut Settings) {
     s.webhook_retry_for = Duration::from_secs(1);
 }
 
+/// `quick`, but private targets refused (the default).
+fn quick_but_guarded(s: &mut Settings) {
+    quick(s);
+    s.webhook_allow_private = false;
+}
+
 /// One request the receiver got, and what it answered.
 #[derive(Debug, Clone)]
 struct Received {
@@ -567,6 +573,35 @@ async fn two_replicas_deliver_each_event_once_in_order(app: TestApp) {
     replica.shut_down().await;
 }
 
+/// The delivery-time check: a replica that refuses private targets does not deliver to one,
+/// even for a subscription that was accepted (here by a replica that allowed them; in life,
+/// a host whose DNS answer changed). The attempt fails with the reason.
+async fn a_delivery_to_a_private_target_fails_with_the_reason(app: TestApp) {
+    let receiver = Receiver::start().await;
+    let permissive = Replica::start(&app.database_url).await;
+    let other = TestApp { base: permissive.base.clone(), ..app.clone() };
+    let sub = subscribe(&other, &json!({ "url": receiver.url })).await;
+    permissive.shut_down().await;
+    let id = sub["id"].as_str().unwrap();
+    app.create_product("guarded").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let log = loop {
+        let log = deliveries(&app, id).await;
+        if log.len() >= 2 {
+            break log;
+        }
+        assert!(Instant::now() < deadline, "no failed attempts recorded: {log:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for d in &log {
+        assert_eq!(d["outcome"], "failed", "{d}");
+        assert!(d.get("responseStatus").is_none(), "{d}");
+        assert!(d["error"].as_str().is_some_and(|e| e.contains("non-public")), "{d}");
+    }
+    assert!(receiver.received().is_empty(), "{:?}", receiver.received());
+}
+
 postgres_configured!(quick => two_replicas_deliver_each_event_once_in_order);
+postgres_configured!(quick_but_guarded => a_delivery_to_a_private_target_fails_with_the_reason);
 both_configured!(quick_to_pause => a_subscription_that_keeps_failing_is_paused_with_the_reason);
 both!(private_targets_are_refused_by_default);
