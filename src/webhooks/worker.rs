@@ -117,17 +117,29 @@ impl Worker {
         let now = Utc::now();
         let until = now + self.lease_for();
         let backend = self.db.backend();
-        let skip_locked = if backend == DbBackend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
         let (p1, p2, p3, p4) = placeholders(backend);
+        // Active, due at `now`, not leased, and behind the newest event.
+        let due = |now: &str| {
+            format!(
+                "SELECT id FROM webhook_subscriptions \
+                 WHERE status = '{ACTIVE}' AND next_attempt_at <= {now} \
+                 AND (lease_until IS NULL OR lease_until < {now}) \
+                 AND cursor < (SELECT COALESCE(MAX(seq), 0) FROM events)"
+            )
+        };
+        // A plain read first, so that the common case (nothing due) writes nothing and, on
+        // SQLite, does not queue behind the API's writers.
+        let probe = Statement::from_sql_and_values(backend, format!("{} LIMIT 1", due(p1)), [now.into()]);
+        if self.db.conn.query_one_raw(probe).await?.is_none() {
+            return Ok(Vec::new());
+        }
+        let skip_locked = if backend == DbBackend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
         let sql = format!(
             "UPDATE webhook_subscriptions SET lease_owner = {p1}, lease_until = {p2} \
-             WHERE id IN (SELECT id FROM webhook_subscriptions \
-                 WHERE status = '{ACTIVE}' AND next_attempt_at <= {p3} \
-                 AND (lease_until IS NULL OR lease_until < {p3}) \
-                 AND cursor < (SELECT COALESCE(MAX(seq), 0) FROM events) \
-                 ORDER BY next_attempt_at LIMIT {p4}{skip_locked}) \
+             WHERE id IN ({} ORDER BY next_attempt_at LIMIT {p4}{skip_locked}) \
              AND (lease_until IS NULL OR lease_until < {p3}) \
-             RETURNING *"
+             RETURNING *",
+            due(p3)
         );
         let values: Vec<Value> = vec![self.owner.clone().into(), until.into(), now.into(), (n as i64).into()];
         let _writer = self.db.writer().await;

@@ -96,6 +96,8 @@ struct ReceiverState {
     received: Mutex<Vec<Received>>,
     /// Answer 500 to this many more requests.
     fail_next: AtomicUsize,
+    /// Hold each answer this many milliseconds (after recording the request).
+    delay_ms: AtomicUsize,
 }
 
 /// An HTTP receiver on 127.0.0.1 that records every request.
@@ -134,6 +136,8 @@ impl Receiver {
                     body,
                     answered,
                 });
+                let delay = state.delay_ms.load(Ordering::SeqCst) as u64;
+                tokio::time::sleep(Duration::from_millis(delay)).await;
                 StatusCode::from_u16(answered).unwrap()
             }
         })
@@ -353,6 +357,26 @@ async fn a_deleted_subscription_stops_receiving(app: TestApp) {
     assert_eq!(list["items"], json!([]));
 }
 
+async fn a_delivery_in_flight_when_its_subscription_is_deleted_is_not_retried(app: TestApp) {
+    let receiver = Receiver::start().await;
+    receiver.state.fail_next.store(usize::MAX, Ordering::SeqCst);
+    receiver.state.delay_ms.store(800, Ordering::SeqCst);
+    let sub = subscribe(&app, &json!({ "url": receiver.url })).await;
+    let id = sub["id"].as_str().unwrap();
+    app.create_product("in_flight").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while receiver.received().is_empty() {
+        assert!(Instant::now() < deadline, "nothing was delivered");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The receiver holds its (failing) answer: delete while the attempt is in flight.
+    expect(app.delete(&format!("/v1/webhooks/{id}")).await, 204).await;
+    // Retries would come within 200 ms of the failure.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(receiver.received().len(), 1, "retried after deletion: {:#?}", receiver.received());
+    assert_problem(app.get(&format!("/v1/webhooks/{id}/deliveries")).await, 404, "/problems/not-found").await;
+}
+
 async fn filters_pick_event_types_and_products(app: TestApp) {
     let receiver = Receiver::start().await;
     let everything = Receiver::start().await;
@@ -507,6 +531,7 @@ both_configured!(quick =>
     deliveries_are_signed_and_arrive_once_each_in_feed_order,
     a_receiver_answering_500_for_a_while_loses_nothing,
     a_deleted_subscription_stops_receiving,
+    a_delivery_in_flight_when_its_subscription_is_deleted_is_not_retried,
     filters_pick_event_types_and_products,
     subscriptions_need_admin_and_a_valid_body,
     subscriptions_page_in_creation_order,
