@@ -150,9 +150,10 @@ impl Settings {
     pub fn webhooks(&self) -> crate::webhooks::WebhookSettings {
         crate::webhooks::WebhookSettings {
             allow_private: self.webhook_allow_private,
-            timeout: self.webhook_timeout,
-            retry_base: self.webhook_retry_base,
-            retry_max_interval: self.webhook_retry_max_interval,
+            // Zero would make every attempt time out, or retry in a tight loop.
+            timeout: self.webhook_timeout.max(Duration::from_millis(100)),
+            retry_base: self.webhook_retry_base.max(Duration::from_millis(50)),
+            retry_max_interval: self.webhook_retry_max_interval.max(self.webhook_retry_base),
             retry_for: self.webhook_retry_for,
             poll_interval: self.webhook_poll_interval.max(Duration::from_millis(100)),
             concurrency: self.webhook_concurrency.max(1),
