@@ -92,7 +92,8 @@ impl Worker {
             }
             let nap = self.next_due().await.unwrap_or(self.settings.poll_interval);
             tokio::select! {
-                _ = stop.changed() => {},
+                // The sender gone (the server future dropped) means stop too.
+                changed = stop.changed() => if changed.is_err() { break },
                 _ = feed.changed() => {},
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {},
                 _ = tokio::time::sleep(nap) => {},
@@ -187,12 +188,12 @@ impl Worker {
                 Ok(batch) => batch,
                 Err(err) => {
                     tracing::warn!(error = %err, subscription = %sub.id, "webhook worker cannot read the feed");
-                    let _ = self.release(&sub, None).await;
+                    let _ = self.release(&sub).await;
                     return;
                 }
             };
             if batch.is_empty() {
-                let _ = self.release(&sub, None).await;
+                let _ = self.release(&sub).await;
                 return;
             }
             let mut skipped_to = sub.cursor;
@@ -217,7 +218,7 @@ impl Worker {
                 Ok(next) => next,
                 Err(err) => {
                     tracing::warn!(error = %err, subscription = %sub.id, "webhook worker cannot record a delivery");
-                    let _ = self.release(&sub, None).await;
+                    let _ = self.release(&sub).await;
                     return;
                 }
             };
@@ -246,16 +247,14 @@ impl Worker {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Gives the lease back, optionally moving the next attempt.
-    async fn release(&self, sub: &SubscriptionRow, next_attempt_at: Option<DateTime<Utc>>) -> Result<(), DbErr> {
+    /// Gives the lease back.
+    async fn release(&self, sub: &SubscriptionRow) -> Result<(), DbErr> {
         let backend = self.db.backend();
-        let (p1, p2, p3, _) = placeholders(backend);
+        let (p1, p2, ..) = placeholders(backend);
         let sql = format!(
-            "UPDATE webhook_subscriptions SET lease_owner = NULL, lease_until = NULL, next_attempt_at = {p1} \
-             WHERE id = {p2} AND lease_owner = {p3}"
+            "UPDATE webhook_subscriptions SET lease_owner = NULL, lease_until = NULL WHERE id = {p1} AND lease_owner = {p2}"
         );
-        let at = next_attempt_at.unwrap_or(sub.next_attempt_at);
-        let values: Vec<Value> = vec![at.into(), sub.id.clone().into(), self.owner.clone().into()];
+        let values: Vec<Value> = vec![sub.id.clone().into(), self.owner.clone().into()];
         let _writer = self.db.writer().await;
         self.db.conn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
         Ok(())
