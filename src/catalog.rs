@@ -107,13 +107,19 @@ pub struct Pending<T> {
 }
 
 impl<T> Pending<T> {
-    async fn begin(db: &Db, value: T) -> Result<Pending<T>, ApiError> {
+    /// Starts a write transaction (holding the SQLite writer lock until it ends).
+    pub(crate) async fn begin(db: &Db, value: T) -> Result<Pending<T>, ApiError> {
         let writer = db.writer().await;
         let txn = db.conn.begin().await?;
         Ok(Pending { txn, _writer: writer, feed: db.feed.clone(), emitted: false, value })
     }
 
-    fn map<U>(self, f: impl FnOnce(T) -> U) -> Pending<U> {
+    /// The transaction the write runs in.
+    pub(crate) fn txn(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+
+    pub(crate) fn map<U>(self, f: impl FnOnce(T) -> U) -> Pending<U> {
         Pending { txn: self.txn, _writer: self._writer, feed: self.feed, emitted: self.emitted, value: f(self.value) }
     }
 

@@ -19,6 +19,14 @@
 //! - `DAAP_REQUEST_TIMEOUT` (`60s`): a request still running then is answered 503.
 //! - `DAAP_CORS_ORIGINS` (unset: no CORS): comma-separated origins allowed to call the API
 //!   from a browser, or `*`.
+//! - `DAAP_WEBHOOK_ALLOW_PRIVATE` (`false`): allow webhook URLs on loopback, link-local and private addresses.
+//! - `DAAP_WEBHOOK_TIMEOUT` (`10s`): how long one webhook delivery may take.
+//! - `DAAP_WEBHOOK_RETRY_BASE` (`5s`), `DAAP_WEBHOOK_RETRY_MAX_INTERVAL` (`10m`), `DAAP_WEBHOOK_RETRY_FOR` (`24h`):
+//!   the first retry comes within the base, then doubling with jitter up to the interval, and a
+//!   subscription whose event still fails after `RETRY_FOR` is paused.
+//! - `DAAP_WEBHOOK_POLL_INTERVAL` (`5s`): how often the delivery worker looks for due work besides
+//!   being woken by new events.
+//! - `DAAP_WEBHOOK_CONCURRENCY` (`16`): subscriptions one replica delivers to at once.
 //! - `LOG_FORMAT` (`pretty`): `pretty` or `json`; `RUST_LOG` (`info`) filters.
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -91,6 +99,27 @@ pub struct Settings {
     /// Grace period for in-flight requests at shutdown (`90s`, `15m`, `24h`; a bare number is seconds).
     #[arg(long, env = "DAAP_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
+    /// Allow webhook URLs on loopback, link-local and private addresses.
+    #[arg(long, env = "DAAP_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_private: bool,
+    /// Longest time one webhook delivery may take.
+    #[arg(long, env = "DAAP_WEBHOOK_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub webhook_timeout: Duration,
+    /// The first webhook retry comes within this long; later ones double (with jitter).
+    #[arg(long, env = "DAAP_WEBHOOK_RETRY_BASE", default_value = "5s", value_parser = parse_duration)]
+    pub webhook_retry_base: Duration,
+    /// The longest wait between two webhook retries.
+    #[arg(long, env = "DAAP_WEBHOOK_RETRY_MAX_INTERVAL", default_value = "10m", value_parser = parse_duration)]
+    pub webhook_retry_max_interval: Duration,
+    /// How long an event is retried before its subscription is paused.
+    #[arg(long, env = "DAAP_WEBHOOK_RETRY_FOR", default_value = "24h", value_parser = parse_duration)]
+    pub webhook_retry_for: Duration,
+    /// How often the delivery worker looks for due work besides being woken by new events.
+    #[arg(long, env = "DAAP_WEBHOOK_POLL_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    pub webhook_poll_interval: Duration,
+    /// Subscriptions one replica delivers to at once.
+    #[arg(long, env = "DAAP_WEBHOOK_CONCURRENCY", default_value_t = 16)]
+    pub webhook_concurrency: usize,
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
@@ -119,12 +148,33 @@ impl Settings {
             jwt_issuer: None,
             jwt_audience: None,
             shutdown_grace: Duration::from_secs(5),
+            webhook_allow_private: false,
+            webhook_timeout: Duration::from_secs(10),
+            webhook_retry_base: Duration::from_secs(5),
+            webhook_retry_max_interval: Duration::from_secs(600),
+            webhook_retry_for: Duration::from_secs(24 * 3600),
+            webhook_poll_interval: Duration::from_secs(5),
+            webhook_concurrency: 16,
             log_format: LogFormat::Pretty,
         }
     }
 }
 
 impl Settings {
+    /// How the webhook delivery worker behaves.
+    pub fn webhooks(&self) -> crate::webhooks::WebhookSettings {
+        crate::webhooks::WebhookSettings {
+            allow_private: self.webhook_allow_private,
+            // Zero would make every attempt time out, or retry in a tight loop.
+            timeout: self.webhook_timeout.max(Duration::from_millis(100)),
+            retry_base: self.webhook_retry_base.max(Duration::from_millis(50)),
+            retry_max_interval: self.webhook_retry_max_interval.max(self.webhook_retry_base),
+            retry_for: self.webhook_retry_for,
+            poll_interval: self.webhook_poll_interval.max(Duration::from_millis(100)),
+            concurrency: self.webhook_concurrency.max(1),
+        }
+    }
+
     /// The token settings; without any key, the zero-setup secret under the data directory.
     pub fn auth(&self) -> anyhow::Result<crate::auth::AuthSettings> {
         let secret = match &self.jwt_secret {

@@ -22,3 +22,5 @@ pub mod startup;
 pub mod store;
 /// Log set-up.
 pub mod telemetry;
+/// Webhook subscriptions and the worker that delivers the feed to them.
+pub mod webhooks;

@@ -30,6 +30,8 @@ pub struct Metrics {
     requests: Mutex<HashMap<RequestKey, u64>>,
     durations: Mutex<HashMap<(Method, Arc<str>), Histogram>>,
     replays: AtomicU64,
+    webhook_succeeded: AtomicU64,
+    webhook_failed: AtomicU64,
 }
 
 /// Connections of the database pool.
@@ -58,6 +60,12 @@ impl Metrics {
 
     pub fn replayed(&self) {
         self.replays.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One webhook delivery attempt ended.
+    pub fn webhook_delivered(&self, succeeded: bool) {
+        let counter = if succeeded { &self.webhook_succeeded } else { &self.webhook_failed };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn render(&self, pool: &PoolState) -> String {
@@ -94,6 +102,15 @@ impl Metrics {
         out.push_str("# HELP daap_idempotency_replays_total Answers replayed for a repeated Idempotency-Key.\n");
         out.push_str("# TYPE daap_idempotency_replays_total counter\n");
         let _ = writeln!(out, "daap_idempotency_replays_total {}", self.replays.load(Ordering::Relaxed));
+        out.push_str("# HELP daap_webhook_deliveries_total Webhook delivery attempts by outcome.\n");
+        out.push_str("# TYPE daap_webhook_deliveries_total counter\n");
+        for (outcome, counter) in [("succeeded", &self.webhook_succeeded), ("failed", &self.webhook_failed)] {
+            let _ = writeln!(
+                out,
+                "daap_webhook_deliveries_total{{outcome=\"{outcome}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
         out
     }
 }
@@ -110,6 +127,7 @@ mod tests {
         m.observe(&Method::GET, &route, 200, Duration::from_millis(30));
         m.observe(&Method::GET, &route, 404, Duration::from_millis(2));
         m.replayed();
+        m.webhook_delivered(false);
         let text = m.render(&PoolState { in_use: 1, idle: 4 });
         assert!(
             text.contains(
@@ -121,5 +139,7 @@ mod tests {
         assert!(text.contains("le=\"+Inf\"} 3"));
         assert!(text.contains("daap_db_pool_connections{state=\"idle\"} 4"));
         assert!(text.contains("daap_idempotency_replays_total 1"));
+        assert!(text.contains("daap_webhook_deliveries_total{outcome=\"failed\"} 1"));
+        assert!(text.contains("daap_webhook_deliveries_total{outcome=\"succeeded\"} 0"));
     }
 }

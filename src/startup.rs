@@ -21,6 +21,7 @@ use crate::{
     idempotency,
     metrics::Metrics,
     store::Db,
+    webhooks,
 };
 
 /// What every handler can reach.
@@ -29,6 +30,8 @@ pub struct AppState {
     pub db: Db,
     pub verifier: Arc<Verifier>,
     pub metrics: Arc<Metrics>,
+    /// How webhook targets are checked.
+    pub webhooks: webhooks::WebhookSettings,
 }
 
 pub struct Application {
@@ -67,7 +70,7 @@ impl Application {
         Ok(Application {
             acceptor,
             addr,
-            state: AppState { db, verifier, metrics: Arc::new(Metrics::default()) },
+            state: AppState { db, verifier, metrics: Arc::new(Metrics::default()), webhooks: settings.webhooks() },
             settings,
         })
     }
@@ -89,14 +92,25 @@ impl Application {
         self.run_until(shutdown_signal()).await
     }
 
-    /// Serves until `signal` completes, then drains in-flight requests.
+    /// Serves until `signal` completes, then drains in-flight requests and stops the
+    /// webhook delivery worker.
     pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         idempotency::spawn_purger(self.state.db.clone(), purge_interval(self.settings.idempotency_ttl));
+        let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
+        let worker = webhooks::worker::spawn(
+            self.state.db.clone(),
+            self.state.webhooks.clone(),
+            self.state.metrics.clone(),
+            worker_stop,
+        )?;
         let app = routes(self.state, &self.settings);
-        Server::new_with_acceptor(self.acceptor)
+        let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, signal, Some(self.settings.shutdown_grace))
             .await
-            .context("serving HTTP")
+            .context("serving HTTP");
+        let _ = stop_worker.send(true);
+        let _ = worker.await;
+        served
     }
 }
 

@@ -493,3 +493,147 @@ pub struct TableSchemaPut {
     /// Refuse the write with 409 unless the server classifies it so.
     pub expected_change: Option<ExpectedChange>,
 }
+
+/// The body of `POST /v1/webhooks`. Unknown members are refused with 422.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WebhookCreate {
+    /// Where to POST events: an `http(s)` URL without credentials, at most 2048 characters.
+    /// Hosts on loopback, link-local and private addresses are refused unless the server runs
+    /// with `DAAP_WEBHOOK_ALLOW_PRIVATE=true`.
+    #[oai(validator(max_length = 2048))]
+    pub url: String,
+    /// Only these event types (e.g. `schema.updated`); absent or empty: every type.
+    pub event_types: Option<Vec<String>>,
+    /// Only events of these data products (plain names); absent or empty: every product.
+    pub data_products: Option<Vec<String>>,
+    /// A note for people.
+    #[oai(validator(min_length = 1, max_length = 1024))]
+    pub description: Option<String>,
+}
+
+/// A subscription's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum WebhookStatus {
+    /// Events are delivered.
+    Active,
+    /// An event kept failing for the whole retry window; see `pausedReason`.
+    Paused,
+}
+
+/// A webhook subscription (its secret is shown only at creation).
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct Webhook {
+    /// The subscription's id.
+    pub id: String,
+    /// Where events are POSTed.
+    pub url: String,
+    /// Event types it receives (empty: every type).
+    pub event_types: Vec<String>,
+    /// Data products it receives events of (empty: every product).
+    pub data_products: Vec<String>,
+    /// The note given at creation.
+    pub description: Option<String>,
+    /// `active`, or `paused` after an event failed for the whole retry window.
+    pub status: WebhookStatus,
+    /// Why the subscription was paused.
+    pub paused_reason: Option<String>,
+    /// When it was created (RFC 3339, UTC).
+    pub created_at: String,
+    /// Who created it (the token's `sub`).
+    pub created_by: String,
+}
+
+/// The answer to `POST /v1/webhooks`: the subscription and its signing secret.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct WebhookCreated {
+    #[oai(flatten)]
+    pub webhook: Webhook,
+    /// `whsec_` + base64 of 32 random bytes: the HMAC-SHA256 key (base64-decoded part) of the
+    /// `webhook-signature` header. Shown only in this answer.
+    pub secret: String,
+}
+
+/// A page of subscriptions in creation order.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct WebhookPage {
+    /// Subscriptions, oldest first.
+    pub items: Vec<Webhook>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// How a delivery attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum DeliveryOutcome {
+    /// The receiver answered 2xx.
+    Succeeded,
+    /// A timeout, a connection error, a refused target, or a non-2xx answer.
+    Failed,
+}
+
+/// One delivery attempt of one event.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct Delivery {
+    /// The event's `id` (also sent as `webhook-id`).
+    pub event_id: String,
+    /// 1 for the first attempt at this event, 2 for the first retry, ...
+    pub attempt: u32,
+    /// `succeeded` (2xx) or `failed`.
+    pub outcome: DeliveryOutcome,
+    /// The receiver's HTTP status, when it answered.
+    pub response_status: Option<u16>,
+    /// How long the attempt took, in milliseconds.
+    pub latency_ms: u64,
+    /// What went wrong, for failed attempts.
+    pub error: Option<String>,
+    /// When the attempt ended (RFC 3339, UTC).
+    pub attempted_at: String,
+}
+
+/// A page of delivery attempts, newest first.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct DeliveryPage {
+    /// Attempts, newest first.
+    pub items: Vec<Delivery>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl From<&crate::webhooks::SubscriptionRow> for Webhook {
+    fn from(row: &crate::webhooks::SubscriptionRow) -> Self {
+        let filter = crate::webhooks::filter_of(row);
+        Webhook {
+            id: row.id.clone(),
+            url: row.url.clone(),
+            event_types: filter.event_types,
+            data_products: filter.data_products,
+            description: row.description.clone(),
+            status: if row.status == crate::webhooks::PAUSED { WebhookStatus::Paused } else { WebhookStatus::Active },
+            paused_reason: row.paused_reason.clone(),
+            created_at: timestamp(row.created_at),
+            created_by: row.created_by.clone(),
+        }
+    }
+}
+
+impl From<&crate::webhooks::DeliveryRow> for Delivery {
+    fn from(row: &crate::webhooks::DeliveryRow) -> Self {
+        Delivery {
+            event_id: row.event_id.clone(),
+            attempt: row.attempt.max(0) as u32,
+            outcome: if row.outcome == "succeeded" { DeliveryOutcome::Succeeded } else { DeliveryOutcome::Failed },
+            response_status: row.response_status.and_then(|s| u16::try_from(s).ok()),
+            latency_ms: row.latency_ms.max(0) as u64,
+            error: row.error.clone(),
+            attempted_at: timestamp(row.attempted_at),
+        }
+    }
+}

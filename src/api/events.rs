@@ -57,7 +57,7 @@ pub enum EventsResponse {
 }
 
 fn cursor_of(seq: i64) -> String {
-    params::encode_cursor('e', &seq.to_string())
+    events::cursor_of(seq)
 }
 
 fn event_of(row: EventRow) -> Event {

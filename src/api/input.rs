@@ -432,3 +432,76 @@ impl FromJsonBody for PutTable {
         Some(PutTable { description: description?, columns: columns?, expected: expected? })
     }
 }
+
+/// `POST /v1/webhooks`: the URL is checked for shape here and against DNS by the workflow.
+pub struct CreateWebhook(pub crate::webhooks::NewSubscription);
+
+/// A list member of strings, each checked by `check`; `None` (absent or null) is empty.
+fn string_list(
+    m: &Members<'_>,
+    key: &str,
+    check: impl Fn(&str) -> Result<(), String>,
+    errors: &mut Errors,
+) -> Option<Vec<String>> {
+    let Some(v) = m.get(key) else {
+        return Some(Vec::new());
+    };
+    let at = m.at(key);
+    let Some(list) = v.as_array() else {
+        errors.add(at, "must be an array of strings");
+        return None;
+    };
+    let before = errors.0.len();
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for (i, item) in list.iter().enumerate() {
+        match item.as_str() {
+            None => errors.add(format!("{at}/{i}"), "must be a string"),
+            Some(s) => match check(s) {
+                Err(message) => errors.add(format!("{at}/{i}"), message),
+                Ok(()) if out.iter().any(|o| o == s) => {
+                    errors.add(format!("{at}/{i}"), format!("`{s}` is listed twice"))
+                }
+                Ok(()) => out.push(s.to_owned()),
+            },
+        }
+    }
+    if list.len() > 100 {
+        errors.add(&at, format!("at most 100 entries are allowed (got {})", list.len()));
+    }
+    (errors.0.len() == before).then_some(out)
+}
+
+impl FromJsonBody for CreateWebhook {
+    type Doc = dto::WebhookCreate;
+
+    fn from_json(value: &Value, errors: &mut Errors) -> Option<Self> {
+        let m = Members::of(value, "", errors)?;
+        m.refuse_unknown(&["url", "eventTypes", "dataProducts", "description"], errors);
+        let url = m.required("url", errors).and_then(|v| match v.as_str() {
+            None => {
+                errors.add("/url", "must be a string");
+                None
+            }
+            Some(s) => crate::webhooks::target::parse(s).map(|_| s.to_owned()).map_err(|e| errors.add("/url", e)).ok(),
+        });
+        let event_types = string_list(
+            &m,
+            "eventTypes",
+            |s| {
+                crate::events::EventType::parse(s).map(|_| ()).ok_or_else(|| {
+                    let known: Vec<&str> = crate::events::EventType::ALL.iter().map(|t| t.as_str()).collect();
+                    format!("unknown event type `{s}`; known: {}", known.join(", "))
+                })
+            },
+            errors,
+        );
+        let data_products =
+            string_list(&m, "dataProducts", |s| ProductName::parse(s).map(|_| ()).map_err(|e| e.to_string()), errors);
+        let description = m.opt_string("description", 1, 1024, errors);
+        Some(CreateWebhook(crate::webhooks::NewSubscription {
+            url: url?,
+            filter: crate::domain::webhook::Filter { event_types: event_types?, data_products: data_products? },
+            description: description?,
+        }))
+    }
+}

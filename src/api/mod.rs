@@ -6,6 +6,7 @@
 #![allow(clippy::too_many_arguments, clippy::large_enum_variant)]
 pub mod dto;
 pub mod events;
+pub mod exports;
 pub mod input;
 pub mod ops;
 pub mod params;
@@ -14,6 +15,7 @@ pub mod resolve;
 pub mod schemas;
 pub mod stats;
 pub mod versions;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -32,6 +34,10 @@ pub enum ApiTags {
     Resolve,
     /// The ordered change feed for catalogue sync jobs.
     Events,
+    /// Push notifications: subscribe a URL to the change feed (admin).
+    Webhooks,
+    /// A version in formats other tools read: ODCS data contracts and JSON Schemas.
+    Exports,
     /// Health probes.
     Operations,
 }
@@ -42,6 +48,8 @@ pub type Apis = (
     schemas::SchemasApi,
     resolve::ResolveApi,
     events::EventsApi,
+    webhooks::WebhooksApi,
+    exports::ExportsApi,
     ops::OpsApi,
     stats::StatsApi,
 );
@@ -55,7 +63,9 @@ Writes are safe to retry: every POST, PUT and DELETE under `/v1` honours an \
 `Idempotency-Key` header, whose first answer is stored with the change and replayed for \
 `DAAP_IDEMPOTENCY_TTL` (24 hours by default). Catalogue sync jobs follow `GET /v1/events`, \
 one total order of every committed change: pass back `nextCursor` and no event is ever \
-missed or seen twice.\n\n\
+missed or seen twice. Webhooks push the same events to a URL, signed per the Standard \
+Webhooks specification. Any version exports as an ODCS data contract and each table as a \
+JSON Schema of its rows.\n\n\
 Every error is an RFC 9457 `application/problem+json` document whose `type` is a stable \
 relative URI (`/problems/not-found`, `/problems/validation`, ...).";
 
@@ -68,6 +78,8 @@ pub fn service() -> OpenApiService<Apis, ()> {
             schemas::SchemasApi,
             resolve::ResolveApi,
             events::EventsApi,
+            webhooks::WebhooksApi,
+            exports::ExportsApi,
             ops::OpsApi,
             stats::StatsApi,
         ),
@@ -80,7 +92,8 @@ pub fn service() -> OpenApiService<Apis, ()> {
 /// Request bodies whose unknown members the server refuses. poem-openapi's
 /// `deny_unknown_fields` enforces that but does not say so in the schema, so the document
 /// is amended here; clients and fuzzers then know not to send other members.
-const CLOSED_SCHEMAS: [&str; 4] = ["DataProductCreate", "DataProductUpdate", "TableSchemaPut", "ColumnDef"];
+const CLOSED_SCHEMAS: &[&str] =
+    &["DataProductCreate", "DataProductUpdate", "TableSchemaPut", "ColumnDef", "WebhookCreate"];
 
 /// What a public ID looks like (section 1), for the docs; the handler parses it for real so
 /// that a malformed ID gets `/problems/invalid-id`.
@@ -89,11 +102,18 @@ const PUBLIC_ID_PATTERN: &str =
 
 /// Operations that need more than their method implies (GET: `daap:read`, others:
 /// `daap:write`), by operation ID, with how the docs say it.
-const SCOPE_EXCEPTIONS: &[(&str, &[&str], &str)] = &[(
-    "deleteDataProduct",
-    &["daap:write", "daap:admin"],
-    "`daap:write` for a soft delete; `daap:admin` with `purge=true`",
-)];
+const SCOPE_EXCEPTIONS: &[(&str, &[&str], &str)] = &[
+    (
+        "deleteDataProduct",
+        &["daap:write", "daap:admin"],
+        "`daap:write` for a soft delete; `daap:admin` with `purge=true`",
+    ),
+    ("createWebhook", &["daap:admin"], "`daap:admin`"),
+    ("listWebhooks", &["daap:admin"], "`daap:admin`"),
+    ("getWebhook", &["daap:admin"], "`daap:admin`"),
+    ("deleteWebhook", &["daap:admin"], "`daap:admin`"),
+    ("listWebhookDeliveries", &["daap:admin"], "`daap:admin`"),
+];
 
 /// The scopes an operation needs and how the docs say it.
 fn required_scopes(method: &str, operation_id: &str) -> (Vec<&'static str>, String) {
@@ -139,7 +159,7 @@ fn document() -> serde_yaml::Value {
     let mut doc: Value = serde_yaml::from_str(&service().spec_yaml()).unwrap_or_default();
     declare_scopes(&mut doc);
     if let Some(schemas) = doc.get_mut("components").and_then(|c| c.get_mut("schemas")) {
-        for name in CLOSED_SCHEMAS {
+        for &name in CLOSED_SCHEMAS {
             if let Some(Value::Mapping(schema)) = schemas.get_mut(name) {
                 schema.insert("additionalProperties".into(), false.into());
             }

@@ -33,11 +33,13 @@ pub struct UploadStats {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct Stats {
+    /// Data products that are not deleted.
     pub data_products: ProductStats,
     /// Versions of the products that are not deleted.
     pub versions: i64,
     /// Tables in the latest versions of the products that are not deleted.
     pub tables: i64,
+    /// Uploads by status.
     pub uploads: UploadStats,
     /// Events in the change feed (purged products' events included).
     pub events: i64,

@@ -1,12 +1,14 @@
 //! The pure rules of daap: names, column types, versions, public IDs, the
 //! snapshot a version freezes and the diff that numbers versions.
 //! Nothing here does I/O or knows about HTTP or storage; it imports only std,
-//! serde and serde_json.
+//! serde and serde_json (and, for webhook signatures, base64 + HMAC-SHA256).
 
 /// Hive/Athena/Glue column types: parser, canonical form and widening.
 pub mod column_type;
 /// The versioning rules: diff two snapshots and classify the changes.
 pub mod diff;
+/// Exports: ODCS data contracts and JSON Schemas of table rows.
+pub mod export;
 /// The snapshot of a data product that one version freezes.
 pub mod model;
 /// Product, table and column names that only `parse` can build.
@@ -15,3 +17,5 @@ pub mod names;
 pub mod public_id;
 /// Version numbers (`v1.2`) and version selectors (`v1`, `latest`).
 pub mod version;
+/// Webhook signatures, retry schedule, filters and public-address rules.
+pub mod webhook;

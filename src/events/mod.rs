@@ -119,6 +119,39 @@ pub async fn append(conn: &impl ConnectionTrait, event: NewEvent) -> Result<Even
     .await
 }
 
+/// The opaque feed cursor that resumes right after `seq`.
+pub fn cursor_of(seq: i64) -> String {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    URL_SAFE_NO_PAD.encode(format!("e:{seq}"))
+}
+
+/// An event as the feed and webhook deliveries show it (camelCase, absent members omitted).
+pub fn wire(row: &EventRow) -> serde_json::Value {
+    let mut event = serde_json::json!({
+        "cursor": cursor_of(row.seq),
+        "id": row.id,
+        "type": row.event_type,
+        "dataProduct": row.data_product,
+        "occurredAt": row.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "actor": row.actor,
+        "data": row.data,
+    });
+    if let Some(version) = &row.version {
+        event["version"] = serde_json::json!(version);
+    }
+    if let Some(table) = &row.table_name {
+        event["table"] = serde_json::json!(table);
+    }
+    event
+}
+
+/// The `seq` of the newest committed event (0 when the feed is empty). Appends take their
+/// `seq` in commit order, so every event after it commits later.
+pub async fn head(conn: &impl ConnectionTrait) -> Result<i64, DbErr> {
+    let newest = events::Entity::find().order_by_desc(events::Column::Seq).limit(1).one(conn).await?;
+    Ok(newest.map(|e| e.seq).unwrap_or(0))
+}
+
 /// A page request of the feed.
 #[derive(Debug, Clone, Default)]
 pub struct FeedQuery {

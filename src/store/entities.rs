@@ -151,3 +151,61 @@ pub mod idempotency_keys {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// A webhook subscription and where its delivery stands in the feed.
+pub mod webhook_subscriptions {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webhook_subscriptions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub url: String,
+        pub secret: String,
+        pub event_types: Json,
+        pub data_products: Json,
+        pub description: Option<String>,
+        pub status: String,
+        pub paused_reason: Option<String>,
+        pub cursor: i64,
+        pub lease_owner: Option<String>,
+        pub lease_until: Option<DateTimeUtc>,
+        pub next_attempt_at: DateTimeUtc,
+        pub attempt: i32,
+        pub first_failure_at: Option<DateTimeUtc>,
+        pub created_at: DateTimeUtc,
+        pub created_by: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// One delivery attempt of one event to one subscription.
+pub mod webhook_deliveries {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webhook_deliveries")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub subscription_id: String,
+        pub event_id: String,
+        pub event_seq: i64,
+        pub attempt: i32,
+        pub outcome: String,
+        pub response_status: Option<i32>,
+        pub latency_ms: i64,
+        pub error: Option<String>,
+        pub attempted_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
