@@ -501,7 +501,7 @@ pub struct WebhookCreate {
     /// Where to POST events: an `http(s)` URL without credentials, at most 2048 characters.
     /// Hosts on loopback, link-local and private addresses are refused unless the server runs
     /// with `DAAP_WEBHOOK_ALLOW_PRIVATE=true`.
-    #[oai(validator(max_length = 2048))]
+    #[oai(validator(max_length = 2048, pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#@]+([/?#]\S*)?$"))]
     pub url: String,
     /// Only these event types (e.g. `schema.updated`); absent or empty: every type.
     pub event_types: Option<Vec<String>>,

@@ -176,6 +176,17 @@ fn document() -> serde_yaml::Value {
             }
         }
     }
+    // Webhook filters name event types and product names.
+    let webhook = doc.get_mut("components").and_then(|c| c.get_mut("schemas")).and_then(|s| s.get_mut("WebhookCreate"));
+    if let Some(properties) = webhook.and_then(|w| w.get_mut("properties")) {
+        if let Some(Value::Mapping(items)) = properties.get_mut("eventTypes").and_then(|p| p.get_mut("items")) {
+            let types = crate::events::EventType::ALL.iter().map(|t| Value::from(t.as_str())).collect();
+            items.insert("enum".into(), Value::Sequence(types));
+        }
+        if let Some(Value::Mapping(items)) = properties.get_mut("dataProducts").and_then(|p| p.get_mut("items")) {
+            items.insert("pattern".into(), "^[a-z][a-z0-9_]{1,62}$".into());
+        }
+    }
     let resolve = doc.get_mut("paths").and_then(|p| p.get_mut("/v1/resolve/{id}")).and_then(|o| o.get_mut("get"));
     if let Some(Value::Sequence(params)) = resolve.and_then(|o| o.get_mut("parameters")) {
         for param in params.iter_mut().filter(|p| p.get("name").and_then(Value::as_str) == Some("id")) {
