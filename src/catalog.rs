@@ -107,21 +107,26 @@ pub struct Pending<T> {
 }
 
 impl<T> Pending<T> {
-    async fn begin(db: &Db, value: T) -> Result<Pending<T>, ApiError> {
+    pub(crate) async fn begin(db: &Db, value: T) -> Result<Pending<T>, ApiError> {
         let writer = db.writer().await;
         let txn = db.conn.begin().await?;
         Ok(Pending { txn, _writer: writer, feed: db.feed.clone(), emitted: false, value })
     }
 
-    fn map<U>(self, f: impl FnOnce(T) -> U) -> Pending<U> {
+    pub(crate) fn map<U>(self, f: impl FnOnce(T) -> U) -> Pending<U> {
         Pending { txn: self.txn, _writer: self._writer, feed: self.feed, emitted: self.emitted, value: f(self.value) }
     }
 
     /// Appends an event to the feed in this transaction.
-    async fn emit(&mut self, event: NewEvent) -> Result<(), ApiError> {
+    pub(crate) async fn emit(&mut self, event: NewEvent) -> Result<(), ApiError> {
         events::append(&self.txn, event).await?;
         self.emitted = true;
         Ok(())
+    }
+
+    /// The transaction the change is written in.
+    pub(crate) fn txn(&self) -> &DatabaseTransaction {
+        &self.txn
     }
 
     /// Commits the change together with the answer to replay for an idempotency key.

@@ -30,7 +30,12 @@ pub struct Metrics {
     requests: Mutex<HashMap<RequestKey, u64>>,
     durations: Mutex<HashMap<(Method, Arc<str>), Histogram>>,
     replays: AtomicU64,
+    /// Upload status changes, in the order of `UPLOAD_STATUSES`.
+    uploads: [AtomicU64; 5],
 }
+
+/// The statuses `daap_uploads_total` counts (an upload counts once per status it reaches).
+const UPLOAD_STATUSES: [&str; 5] = ["pending", "received", "validated", "rejected", "expired"];
 
 /// Connections of the database pool.
 pub struct PoolState {
@@ -58,6 +63,13 @@ impl Metrics {
 
     pub fn replayed(&self) {
         self.replays.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An upload reached `status`.
+    pub fn upload(&self, status: &str) {
+        if let Some(i) = UPLOAD_STATUSES.iter().position(|s| *s == status) {
+            self.uploads[i].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     pub fn render(&self, pool: &PoolState) -> String {
@@ -94,6 +106,13 @@ impl Metrics {
         out.push_str("# HELP daap_idempotency_replays_total Answers replayed for a repeated Idempotency-Key.\n");
         out.push_str("# TYPE daap_idempotency_replays_total counter\n");
         let _ = writeln!(out, "daap_idempotency_replays_total {}", self.replays.load(Ordering::Relaxed));
+        out.push_str(
+            "# HELP daap_uploads_total Uploads that reached each status (created uploads count as pending).\n",
+        );
+        out.push_str("# TYPE daap_uploads_total counter\n");
+        for (status, n) in UPLOAD_STATUSES.iter().zip(&self.uploads) {
+            let _ = writeln!(out, "daap_uploads_total{{status=\"{status}\"}} {}", n.load(Ordering::Relaxed));
+        }
         out
     }
 }

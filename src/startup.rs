@@ -20,7 +20,9 @@ use crate::{
     error::{ApiError, Problem, ProblemType, problem_response},
     idempotency,
     metrics::Metrics,
+    storage::Storage,
     store::Db,
+    uploads::{UploadConfig, Uploads, reconciler},
 };
 
 /// What every handler can reach.
@@ -29,6 +31,7 @@ pub struct AppState {
     pub db: Db,
     pub verifier: Arc<Verifier>,
     pub metrics: Arc<Metrics>,
+    pub uploads: Arc<Uploads>,
 }
 
 pub struct Application {
@@ -53,6 +56,7 @@ impl Application {
             db.migrate_up().await?;
         }
         let verifier = Arc::new(Verifier::new(&settings.auth()?)?);
+        let storage = Arc::new(Storage::connect(&settings).await?);
         let acceptor = TcpListener::bind(settings.listen)
             .into_acceptor()
             .await
@@ -62,12 +66,19 @@ impl Application {
             .first()
             .and_then(|a| a.as_socket_addr().copied())
             .context("the listener has no address")?;
-        Ok(Application {
-            acceptor,
-            addr,
-            state: AppState { db, verifier, metrics: Arc::new(Metrics::default()) },
-            settings,
-        })
+        let metrics = Arc::new(Metrics::default());
+        let uploads = Arc::new(Uploads {
+            db: db.clone(),
+            storage,
+            metrics: metrics.clone(),
+            config: UploadConfig {
+                url_ttl: settings.upload_url_ttl,
+                poll_interval: settings.upload_poll_interval,
+                multipart_threshold: settings.multipart_threshold,
+                part_size: settings.multipart_part_size,
+            },
+        });
+        Ok(Application { acceptor, addr, state: AppState { db, verifier, metrics, uploads }, settings })
     }
 
     pub fn port(&self) -> u16 {
@@ -90,11 +101,24 @@ impl Application {
     /// Serves until `signal` completes, then drains in-flight requests.
     pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         idempotency::spawn_purger(self.state.db.clone(), purge_interval(self.settings.idempotency_ttl));
+        let uploads = self.state.uploads.clone();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let worker = reconciler::spawn(uploads.clone(), self.settings.upload_poll_interval, stopped);
         let app = routes(self.state, &self.settings);
-        Server::new_with_acceptor(self.acceptor)
+        let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, signal, Some(self.settings.shutdown_grace))
             .await
-            .context("serving HTTP")
+            .context("serving HTTP");
+        // Background work stops with the server; a pass in flight finishes its current rows.
+        let _ = stop.send(true);
+        let _ = tokio::time::timeout(self.settings.shutdown_grace, worker).await;
+        uploads.storage.stop();
+        served
+    }
+
+    /// The embedded S3-compatible store's endpoint, when it runs.
+    pub fn embedded_s3_endpoint(&self) -> Option<&str> {
+        self.state.uploads.storage.embedded_endpoint()
     }
 }
 
@@ -108,6 +132,7 @@ struct Edge {
     max_body: usize,
     idempotency_ttl: std::time::Duration,
     request_timeout: std::time::Duration,
+    storage_events_token: Option<String>,
 }
 
 /// The request id of a request (from `X-Request-Id`, or generated).
@@ -169,7 +194,17 @@ impl Edge {
         req.set_body(bytes.clone());
         let mut quota = None;
         if req.uri().path().starts_with("/v1/") {
-            let who = match authenticate(&self.verifier, &req) {
+            let who = if self.is_storage_events_token(&req) {
+                req.extensions_mut().insert(api::uploads::StorageEventsCaller);
+                Ok(Principal {
+                    sub: api::uploads::STORAGE_EVENTS_SUB.to_owned(),
+                    scope: Some(Scope::Write),
+                    domains: Some(Vec::new()),
+                })
+            } else {
+                authenticate(&self.verifier, &req)
+            };
+            let who = match who {
                 Ok(who) => who,
                 Err(err) => return self.problem(err.into(), &req),
             };
@@ -216,6 +251,27 @@ impl Edge {
         }
     }
 
+    /// `POST /v1/storage-events` with exactly `Bearer <DAAP_STORAGE_EVENTS_TOKEN>` (compared in constant time).
+    fn is_storage_events_token(&self, req: &Request) -> bool {
+        let Some(expected) = &self.storage_events_token else {
+            return false;
+        };
+        if req.method() != poem::http::Method::POST || req.uri().path() != "/v1/storage-events" {
+            return false;
+        }
+        let Some(sent) = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|h| h.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+        else {
+            return false;
+        };
+        sent.len() == expected.len() && sent.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    }
+
     fn problem(&self, err: poem::Error, req: &Request) -> Response {
         problem_response(err, &instance_of(req), Vec::new)
     }
@@ -244,6 +300,7 @@ pub fn routes(state: AppState, settings: &Settings) -> impl Endpoint<Output = Re
         max_body: settings.max_body_bytes,
         idempotency_ttl: settings.idempotency_ttl,
         request_timeout: settings.request_timeout,
+        storage_events_token: settings.storage_events_token.clone().filter(|t| !t.is_empty()),
     });
     let cors = cors(&settings.cors_origins);
     let (inner, middle, outer) = (edge.clone(), edge.clone(), edge);

@@ -4,12 +4,17 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_core;
 mod m20261123_000002_events_idempotency;
+mod m20261123_000003_uploads;
 
 /// Every migration of the service, oldest first.
 pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_core::Migration), Box::new(m20261123_000002_events_idempotency::Migration)]
+        vec![
+            Box::new(m20261123_000001_core::Migration),
+            Box::new(m20261123_000002_events_idempotency::Migration),
+            Box::new(m20261123_000003_uploads::Migration),
+        ]
     }
 }

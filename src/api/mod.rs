@@ -12,6 +12,7 @@ pub mod params;
 pub mod products;
 pub mod resolve;
 pub mod schemas;
+pub mod uploads;
 pub mod versions;
 
 use std::sync::Arc;
@@ -29,6 +30,8 @@ pub enum ApiTags {
     Schemas,
     /// Resolve public IDs such as `dp:prisons:v1.2:incidents`.
     Resolve,
+    /// Presigned uploads of data files, tracked until they are validated.
+    Uploads,
     /// The ordered change feed for catalogue sync jobs.
     Events,
     /// Health probes.
@@ -40,6 +43,7 @@ pub type Apis = (
     versions::VersionsApi,
     schemas::SchemasApi,
     resolve::ResolveApi,
+    uploads::UploadsApi,
     events::EventsApi,
     ops::OpsApi,
 );
@@ -65,6 +69,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             versions::VersionsApi,
             schemas::SchemasApi,
             resolve::ResolveApi,
+            uploads::UploadsApi,
             events::EventsApi,
             ops::OpsApi,
         ),

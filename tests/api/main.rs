@@ -14,4 +14,5 @@ mod ops;
 mod products;
 mod resolve;
 mod schemas;
+mod uploads;
 mod versions;
