@@ -19,7 +19,8 @@
 //! - `DAAP_S3_ENDPOINT` (unset): URL of an S3-compatible store; unset: AWS S3, or the embedded
 //!   store (see `DAAP_EMBEDDED_S3`).
 //! - `DAAP_S3_BUCKET` (unset: `daap-landing`), `DAAP_S3_REGION` (`us-east-1`), `DAAP_S3_FORCE_PATH_STYLE`
-//!   (`false`): where uploads land; credentials come from the standard AWS chain.
+//!   (`false`): where uploads land; credentials come from the standard AWS chain, unless
+//!   `DAAP_S3_ACCESS_KEY_ID` and `DAAP_S3_SECRET_ACCESS_KEY` are set (S3-compatible stores).
 //! - `DAAP_EMBEDDED_S3` (`auto`): `auto` runs the embedded store when `DAAP_S3_ENDPOINT` is unset and
 //!   `DAAP_S3_BUCKET` is unset too; `true` always; `false` never (AWS S3).
 //! - `DAAP_EMBEDDED_S3_LISTEN` (`127.0.0.1:0`): the embedded store's address (port 0: a free port).
@@ -115,6 +116,12 @@ pub struct Settings {
     /// Address buckets as `<endpoint>/<bucket>/<key>` rather than `<bucket>.<endpoint>/<key>`.
     #[arg(long, env = "DAAP_S3_FORCE_PATH_STYLE", default_value_t = false, action = clap::ArgAction::Set)]
     pub s3_force_path_style: bool,
+    /// Access key for the store (with `DAAP_S3_SECRET_ACCESS_KEY`); unset: the standard AWS chain.
+    #[arg(long, env = "DAAP_S3_ACCESS_KEY_ID", hide_env_values = true)]
+    pub s3_access_key_id: Option<String>,
+    /// Secret key for the store (with `DAAP_S3_ACCESS_KEY_ID`).
+    #[arg(long, env = "DAAP_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub s3_secret_access_key: Option<String>,
     /// Run the embedded S3-compatible store: `auto` (when neither endpoint nor bucket is set), `true`, `false`.
     #[arg(long, env = "DAAP_EMBEDDED_S3", value_enum, default_value_t = EmbeddedS3::Auto)]
     pub embedded_s3: EmbeddedS3,
@@ -166,6 +173,8 @@ impl Settings {
             s3_bucket: None,
             s3_region: "us-east-1".to_owned(),
             s3_force_path_style: false,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
             embedded_s3: EmbeddedS3::Auto,
             embedded_s3_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             upload_url_ttl: Duration::from_secs(15 * 60),

@@ -94,6 +94,7 @@ pub struct UploadPartUrl {
 pub struct Upload {
     /// The upload's id (a UUID).
     pub id: String,
+    /// `pending`, `received`, `validated`, `rejected` or `expired`.
     pub status: UploadStatusDto,
     /// The data product (plain name).
     pub data_product: String,
@@ -101,10 +102,15 @@ pub struct Upload {
     pub version: String,
     /// The table (plain name).
     pub table: String,
+    /// The file's name as the producer gave it.
     pub filename: String,
+    /// The declared size in bytes.
     pub content_length: u64,
+    /// The declared MD5 (base64).
     pub content_md5: String,
+    /// The declared `Content-Type`.
     pub content_type: Option<String>,
+    /// The bucket the file lands in.
     pub bucket: String,
     /// `landing/<name>/v<major>/<table>/load_timestamp=<YYYYMMDDTHHMMSSZ>/<id>.<ext>`.
     pub key: String,
@@ -128,6 +134,7 @@ pub struct Upload {
     pub received_at: Option<String>,
     /// Why the file was rejected: the missing and unknown columns, or what else is wrong.
     pub rejection: Option<String>,
+    /// When the upload was created (RFC 3339 UTC).
     pub created_at: String,
     /// The principal that asked for the upload.
     pub created_by: String,
@@ -197,6 +204,7 @@ impl Upload {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct UploadPage {
+    /// The uploads of this page.
     pub items: Vec<Upload>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
@@ -223,14 +231,18 @@ pub struct UploadComplete {
 /// The bucket of an S3 event record.
 #[derive(Debug, Clone, Object)]
 pub struct StorageEventBucket {
+    /// The bucket's name.
     pub name: String,
 }
 
 /// The object of an S3 event record; `key` URL-encoded as S3 sends it.
 #[derive(Debug, Clone, Object)]
 pub struct StorageEventObject {
+    /// The object's key, URL-encoded (`+` for a space, `%xx` for a byte).
     pub key: String,
+    /// The object's size (informative: the service HEADs the object).
     pub size: Option<i64>,
+    /// The object's ETag (informative).
     #[oai(rename = "eTag")]
     pub e_tag: Option<String>,
 }
@@ -238,7 +250,9 @@ pub struct StorageEventObject {
 /// The `s3` member of an S3 event record.
 #[derive(Debug, Clone, Object)]
 pub struct StorageEventS3 {
+    /// Where the object is.
     pub bucket: StorageEventBucket,
+    /// The object.
     pub object: StorageEventObject,
 }
 
@@ -248,6 +262,7 @@ pub struct StorageEventRecord {
     /// Only `ObjectCreated:*` (also `s3:ObjectCreated:*`) records are acted on.
     #[oai(rename = "eventName")]
     pub event_name: String,
+    /// The bucket and object.
     pub s3: StorageEventS3,
 }
 
@@ -256,6 +271,7 @@ pub struct StorageEventRecord {
 /// unwrapped; a body without `Records` (such as `s3:TestEvent`) matches nothing.
 #[derive(Debug, Clone, Object)]
 pub struct StorageEventBatch {
+    /// The event records.
     #[oai(rename = "Records")]
     pub records: Option<Vec<StorageEventRecord>>,
 }

@@ -5,7 +5,8 @@
 //!
 //! Environment (see `config`): `DAAP_S3_ENDPOINT`, `DAAP_S3_BUCKET`, `DAAP_S3_REGION`,
 //! `DAAP_S3_FORCE_PATH_STYLE`, `DAAP_EMBEDDED_S3`, `DAAP_EMBEDDED_S3_LISTEN`; credentials
-//! from the standard AWS chain (or generated ones for the embedded store).
+//! from the standard AWS chain, `DAAP_S3_ACCESS_KEY_ID` / `DAAP_S3_SECRET_ACCESS_KEY`, or
+//! generated ones for the embedded store.
 pub mod embedded;
 
 use std::time::Duration;
@@ -115,11 +116,13 @@ impl Storage {
             tracing::info!(endpoint = %store.endpoint, bucket, "embedded S3-compatible store is serving");
             return Ok(Storage { client: Client::from_conf(config), bucket, embedded: Some(store) });
         }
-        let shared = aws_config::defaults(BehaviorVersion::latest())
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .http_client(http)
-            .region(Region::new(settings.s3_region.clone()))
-            .load()
-            .await;
+            .region(Region::new(settings.s3_region.clone()));
+        if let (Some(key), Some(secret)) = (&settings.s3_access_key_id, &settings.s3_secret_access_key) {
+            loader = loader.credentials_provider(Credentials::new(key, secret, None, None, "daap-settings"));
+        }
+        let shared = loader.load().await;
         let mut config = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(settings.s3_force_path_style)
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)

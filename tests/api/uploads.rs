@@ -438,3 +438,139 @@ configured! {
     multipart_uploads_complete_validate_and_abort with super::small_parts,
     bad_upload_requests_are_refused_and_write_nothing with super::fast_polling,
 }
+
+// ---------------------------------------------------------------------------
+// A second S3 implementation: moto (PyPI `moto[server]`), which nobody here wrote. It does
+// not check signatures, so only the flow runs there. One server per test process, stopped
+// by PID when the process ends. Without moto the tests pass with a note, unless `CI=true`.
+
+const MOTO_BUCKET: &str = "daap-moto";
+
+static MOTO: tokio::sync::OnceCell<Result<String, String>> = tokio::sync::OnceCell::const_new();
+
+fn moto_binary() -> Option<std::path::PathBuf> {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from)?;
+    let venv = home.join(".cache/daap-moto-venv/bin/moto_server");
+    if venv.is_file() {
+        return Some(venv);
+    }
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| std::path::Path::new(d).join("moto_server"))
+        .find(|p| p.is_file())
+}
+
+/// The endpoint of the process's moto server, with the bucket created.
+async fn moto() -> Option<String> {
+    let outcome = MOTO
+        .get_or_init(|| async {
+            let bin = moto_binary().ok_or("moto_server is not installed (pip install 'moto[server]')")?;
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .map_err(|e| format!("no free port: {e}"))?;
+            let child = std::process::Command::new(&bin)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+            // Stops moto (by its PID) once this test process has ended.
+            let watchdog = format!(
+                "while kill -0 {me} 2>/dev/null; do sleep 0.5; done; kill {moto}",
+                me = std::process::id(),
+                moto = child.id()
+            );
+            let _ = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(watchdog)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn();
+            let endpoint = format!("http://127.0.0.1:{port}");
+            let started = Instant::now();
+            loop {
+                if let Ok(resp) = bare().put(format!("{endpoint}/{MOTO_BUCKET}")).send().await
+                    && resp.status().is_success()
+                {
+                    return Ok(endpoint);
+                }
+                if started.elapsed() > Duration::from_secs(30) {
+                    return Err("moto_server did not answer within 30 s".to_owned());
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+        .await;
+    let in_ci = std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+    match outcome {
+        Ok(endpoint) => Some(endpoint.clone()),
+        Err(reason) if in_ci => panic!("moto is required under CI: {reason}"),
+        Err(reason) => {
+            use std::io::Write;
+            let _ =
+                writeln!(std::io::stderr(), "note: the moto tests are skipped (they pass without running): {reason}");
+            None
+        }
+    }
+}
+
+async fn moto_flow(app: TestApp) {
+    product_with_table(&app, "landing_moto").await;
+    let upload = create_upload(&app, "landing_moto", "rows.csv", CSV).await;
+    let id = upload["id"].as_str().unwrap().to_owned();
+    assert_eq!(upload["bucket"], json!(MOTO_BUCKET));
+    let endpoint = moto().await.expect("moto runs");
+    assert!(upload["url"].as_str().unwrap().starts_with(&format!("{endpoint}/{MOTO_BUCKET}/landing/")), "{upload}");
+    let put = put_file(&upload, CSV).await;
+    assert!(put.status().is_success(), "moto refused the PUT: {}", put.status());
+    let done = wait_for(&app, &id, "validated", Duration::from_secs(20)).await;
+    assert_eq!(done["size"], json!(CSV.len()));
+    assert_eq!(upload_events(&app, &id).await, vec!["upload.received", "upload.validated"]);
+
+    // A file with an unknown column is rejected there too, via a storage event this time.
+    let bad = b"id,label,extra\n1,a,b\n".as_slice();
+    let second = create_upload(&app, "landing_moto", "bad.csv", bad).await;
+    assert!(put_file(&second, bad).await.status().is_success());
+    let key = second["key"].as_str().unwrap().replace('=', "%3D");
+    let event = json!({ "Records": [{ "eventName": "ObjectCreated:Put",
+        "s3": { "bucket": { "name": MOTO_BUCKET }, "object": { "key": key } } }] });
+    let matched = expect(app.post_json("/v1/storage-events", &event).await, 200).await.body;
+    assert_eq!(matched["matched"], json!(1));
+    let rejected = wait_for(&app, second["id"].as_str().unwrap(), "rejected", Duration::from_secs(20)).await;
+    assert_eq!(rejected["rejection"], json!("unknown columns: `extra`"));
+}
+
+async fn with_moto(backend: Backend) {
+    let Some(endpoint) = moto().await else {
+        return;
+    };
+    run_configured(
+        backend,
+        move |s: &mut daap::config::Settings| {
+            fast_polling(s);
+            s.s3_endpoint = Some(endpoint);
+            s.s3_bucket = Some(MOTO_BUCKET.to_owned());
+            s.s3_force_path_style = true;
+            s.s3_access_key_id = Some("moto-access-key".to_owned());
+            s.s3_secret_access_key = Some("moto-secret-key".to_owned());
+        },
+        moto_flow,
+    )
+    .await
+}
+
+mod the_flow_works_against_moto {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_sqlite() {
+        super::with_moto(super::Backend::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_postgres() {
+        super::with_moto(super::Backend::Postgres).await
+    }
+}
