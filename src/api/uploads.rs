@@ -377,11 +377,17 @@ impl UploadsApi {
     ) -> Result<CreateResponse, ApiError> {
         let name = params::product_name(&name)?;
         let table = params::table_name(&table)?;
-        let pending = state.uploads.create(&who, &name, &table, body.0.0).await?;
-        let (row, transfer) = &pending.value;
-        let upload = Upload::of(row, Some(transfer));
+        let (row, transfer) = state
+            .uploads
+            .create(&who, &name, &table, body.0.0, |row, transfer| {
+                idem.store(|| {
+                    let location = format!("/v1/uploads/{}", row.id);
+                    StoredResponse::json(201, &Upload::of(row, Some(transfer)), &[("Location", &location)])
+                })
+            })
+            .await?;
+        let upload = Upload::of(&row, Some(&transfer));
         let location = format!("/v1/uploads/{}", row.id);
-        pending.commit(idem.store(|| StoredResponse::json(201, &upload, &[("Location", &location)]))).await?;
         state.metrics.upload(Status::Pending.as_str());
         Ok(CreateResponse::Created(Json(upload), location))
     }

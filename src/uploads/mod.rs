@@ -10,7 +10,8 @@ use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
+    ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::Expr,
 };
 
 use crate::{
@@ -19,6 +20,7 @@ use crate::{
     domain::names::{ProductName, TableName},
     error::{ApiError, FieldError},
     events::{EventType, NewEvent},
+    idempotency::{ClaimedKey, StoredResponse},
     metrics::Metrics,
     storage::{ObjectInfo, Presigned, Storage, StorageError},
     store::{Db, entities::uploads, products as q},
@@ -126,6 +128,17 @@ pub enum Transfer {
     Multipart { part_size: u64, parts: Vec<(i32, u64, Presigned)> },
 }
 
+/// The product and table an upload is for, as the latest version has them.
+#[derive(Debug, Clone)]
+struct Target {
+    domain: String,
+    deleted: bool,
+    major: i32,
+    version: String,
+    /// The table's column names; `None` when the latest version has no such table.
+    columns: Option<Vec<String>>,
+}
+
 /// Settings of uploads.
 #[derive(Debug, Clone)]
 pub struct UploadConfig {
@@ -162,38 +175,66 @@ pub fn part_size(length: u64, wanted: u64) -> u64 {
 }
 
 impl Uploads {
-    /// Registers an upload of `table` of the latest version of `name`, with its presigned URL(s).
+    /// What an upload of `table` of `name` needs to know, from the read cache when no event
+    /// has committed since it was loaded (a deleted product or a changed table emits one).
+    async fn target(&self, name: &ProductName, table: &TableName) -> Result<Target, ApiError> {
+        let key = format!("upload-target:{name}:{table}");
+        if let Some(target) = self.db.reads.get::<Target>(&key) {
+            return Ok(target);
+        }
+        let epoch = self.db.reads.epoch();
+        let product = q::find_product(&self.db.conn, name.as_str(), true)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format_args!("data product `{name}`")))?;
+        let columns = match q::version_table(&self.db.conn, product.latest_version_id, table.as_str()).await? {
+            None => None,
+            Some(schema) => {
+                let columns: Vec<serde_json::Value> = serde_json::from_value(schema.columns)
+                    .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored columns: {e}")))?;
+                Some(columns.iter().filter_map(|c| c.get("name")?.as_str().map(str::to_owned)).collect())
+            }
+        };
+        let target = Target {
+            domain: product.domain,
+            deleted: product.deleted_at.is_some(),
+            major: product.version_major,
+            version: format!("v{}.{}", product.version_major, product.version_minor),
+            columns,
+        };
+        self.db.reads.put(key, epoch, target.clone());
+        Ok(target)
+    }
+
+    /// Registers an upload of `table` of the latest version of `name`, with its presigned
+    /// URL(s). `answer` renders the response to store with it for an idempotency key, if any:
+    /// then the row and the answer commit together; otherwise one INSERT suffices.
     pub async fn create(
         &self,
         who: &Principal,
         name: &ProductName,
         table: &TableName,
         new: NewUpload,
-    ) -> Result<Pending<(UploadRow, Transfer)>, ApiError> {
-        let product = q::find_product(&self.db.conn, name.as_str(), true)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format_args!("data product `{name}`")))?;
-        if product.deleted_at.is_some() {
+        answer: impl FnOnce(&UploadRow, &Transfer) -> Option<(ClaimedKey, StoredResponse)>,
+    ) -> Result<(UploadRow, Transfer), ApiError> {
+        let target = self.target(name, table).await?;
+        if target.deleted {
             return Err(ApiError::Conflict(format!(
                 "data product `{name}` is deleted; restore it before uploading to it"
             )));
         }
-        who.require_domain(&product.domain)?;
-        let version = format!("v{}.{}", product.version_major, product.version_minor);
-        let schema =
-            q::version_table(&self.db.conn, product.latest_version_id, table.as_str()).await?.ok_or_else(|| {
-                ApiError::not_found(format_args!("table `{table}` in the latest version ({version}) of `{name}`"))
-            })?;
-        let columns: Vec<serde_json::Value> = serde_json::from_value(schema.columns)
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored columns: {e}")))?;
-        let column_names: Vec<String> =
-            columns.iter().filter_map(|c| c.get("name").and_then(|n| n.as_str()).map(str::to_owned)).collect();
+        who.require_domain(&target.domain)?;
+        let Some(column_names) = target.columns else {
+            return Err(ApiError::not_found(format_args!(
+                "table `{table}` in the latest version ({}) of `{name}`",
+                target.version
+            )));
+        };
 
         let id = uuid::Uuid::new_v4().to_string();
         let now = Utc::now();
         let key = format!(
             "landing/{name}/v{}/{table}/load_timestamp={}/{id}.{}",
-            product.version_major,
+            target.major,
             now.format("%Y%m%dT%H%M%SZ"),
             new.format.ext()
         );
@@ -221,37 +262,47 @@ impl Uploads {
             (Transfer::Single(url), None, None)
         };
 
-        let pending = Pending::begin(&self.db, ()).await?;
-        let row = uploads::ActiveModel {
-            id: Set(id),
-            data_product: Set(name.as_str().to_owned()),
-            version: Set(version),
-            table_name: Set(table.as_str().to_owned()),
-            columns: Set(serde_json::json!(column_names)),
-            filename: Set(new.filename),
-            format: Set(new.format.ext().to_owned()),
-            content_type: Set(new.content_type),
-            content_length: Set(new.content_length as i64),
-            content_md5: Set(new.content_md5),
-            bucket: Set(self.storage.bucket().to_owned()),
-            object_key: Set(key),
-            multipart_id: Set(multipart_id),
-            part_size: Set(part),
-            status: Set(Status::Pending.as_str().to_owned()),
-            size: Set(None),
-            etag: Set(None),
-            received_at: Set(None),
-            rejection: Set(None),
-            expires_at: Set(expires_at),
-            lease_until: Set(None),
-            created_at: Set(now),
-            created_by: Set(who.sub.clone()),
-            updated_at: Set(now),
-            ..Default::default()
+        let row = UploadRow {
+            seq: 0,
+            id,
+            data_product: name.as_str().to_owned(),
+            version: target.version,
+            table_name: table.as_str().to_owned(),
+            columns: serde_json::json!(column_names),
+            filename: new.filename,
+            format: new.format.ext().to_owned(),
+            content_type: new.content_type,
+            content_length: new.content_length as i64,
+            content_md5: new.content_md5,
+            bucket: self.storage.bucket().to_owned(),
+            object_key: key,
+            multipart_id,
+            part_size: part,
+            status: Status::Pending.as_str().to_owned(),
+            size: None,
+            etag: None,
+            received_at: None,
+            rejection: None,
+            expires_at,
+            lease_until: None,
+            created_at: now,
+            created_by: who.sub.clone(),
+            updated_at: now,
+        };
+        let mut active: uploads::ActiveModel = row.clone().into();
+        active.seq = NotSet;
+        match answer(&row, &transfer) {
+            Some(stored) => {
+                let pending = Pending::begin(&self.db, ()).await?;
+                let inserted = active.insert(pending.txn()).await?;
+                pending.commit(Some(stored)).await?;
+                Ok((inserted, transfer))
+            }
+            None => {
+                let _writer = self.db.writer().await;
+                Ok((active.insert(&self.db.conn).await?, transfer))
+            }
         }
-        .insert(pending.txn())
-        .await?;
-        Ok(pending.map(|()| (row, transfer)))
     }
 
     /// One upload by id.

@@ -393,6 +393,16 @@ async fn bad_upload_requests_are_refused_and_write_nothing(app: TestApp) {
     let page = expect(app.get("/v1/data-products/landing_seven/uploads").await, 200).await.body;
     assert_eq!(page["items"], json!([]), "a refused request wrote an upload");
 
+    // With an Idempotency-Key the answer (URL included) is stored with the upload and replayed.
+    let keyed = || app.request(Method::POST, path).header("Idempotency-Key", "upload-1").json(&good);
+    let first = expect(app.send(keyed()).await, 201).await;
+    let again = expect(app.send(keyed()).await, 201).await;
+    assert_eq!(again.header("idempotent-replayed"), "true");
+    assert_eq!(first.body, again.body);
+    assert_eq!(again.header("location"), format!("/v1/uploads/{}", first.body["id"].as_str().unwrap()));
+    let page = expect(app.get("/v1/data-products/landing_seven/uploads").await, 200).await.body;
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(1), "one upload for one key: {page}");
+
     expect(app.delete("/v1/data-products/landing_seven").await, 204).await;
     assert_problem(app.post_json(path, &good).await, 409, "/problems/conflict").await;
 
