@@ -124,7 +124,7 @@ impl<T> Pending<T> {
     }
 
     /// Appends an event to the feed in this transaction.
-    async fn emit(&mut self, event: NewEvent) -> Result<(), ApiError> {
+    pub(crate) async fn emit(&mut self, event: NewEvent) -> Result<(), ApiError> {
         events::append(&self.txn, event).await?;
         self.emitted = true;
         Ok(())

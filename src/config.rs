@@ -27,6 +27,19 @@
 //! - `DAAP_WEBHOOK_POLL_INTERVAL` (`5s`): how often the delivery worker looks for due work besides
 //!   being woken by new events.
 //! - `DAAP_WEBHOOK_CONCURRENCY` (`16`): subscriptions one replica delivers to at once.
+//! - `DAAP_S3_ENDPOINT` (unset): URL of an S3-compatible store; unset: AWS S3, or the embedded
+//!   store (see `DAAP_EMBEDDED_S3`).
+//! - `DAAP_S3_BUCKET` (unset: `daap-landing`), `DAAP_S3_REGION` (`us-east-1`), `DAAP_S3_FORCE_PATH_STYLE`
+//!   (`false`): where uploads land; credentials come from the standard AWS chain, unless
+//!   `DAAP_S3_ACCESS_KEY_ID` and `DAAP_S3_SECRET_ACCESS_KEY` are set (S3-compatible stores).
+//! - `DAAP_EMBEDDED_S3` (`auto`): `auto` runs the embedded store when `DAAP_S3_ENDPOINT` is unset and
+//!   `DAAP_S3_BUCKET` is unset too; `true` always; `false` never (AWS S3).
+//! - `DAAP_EMBEDDED_S3_LISTEN` (`127.0.0.1:0`): the embedded store's address (port 0: a free port).
+//! - `DAAP_UPLOAD_URL_TTL` (`15m`), `DAAP_UPLOAD_POLL_INTERVAL` (`10s`): presigned URL lifetime and
+//!   how often the reconciler checks pending uploads.
+//! - `DAAP_MULTIPART_THRESHOLD` (`5368709120`, 5 GiB), `DAAP_MULTIPART_PART_SIZE` (`67108864`, 64 MiB):
+//!   larger files are uploaded in parts of this size (grown so there are at most 10,000).
+//! - `DAAP_STORAGE_EVENTS_TOKEN` (unset): a static bearer token accepted by `POST /v1/storage-events` only.
 //! - `LOG_FORMAT` (`pretty`): `pretty` or `json`; `RUST_LOG` (`info`) filters.
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -37,6 +50,18 @@ use clap::{Args, ValueEnum};
 pub enum LogFormat {
     Pretty,
     Json,
+}
+
+/// S3's limit for one PUT: 5 GiB.
+pub const MAX_SINGLE_PUT: u64 = 5 * 1024 * 1024 * 1024;
+
+/// Whether `daap serve` runs its own S3-compatible store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EmbeddedS3 {
+    /// When neither `DAAP_S3_ENDPOINT` nor `DAAP_S3_BUCKET` is set.
+    Auto,
+    True,
+    False,
 }
 
 /// Everything `daap serve` needs.
@@ -120,6 +145,45 @@ pub struct Settings {
     /// Subscriptions one replica delivers to at once.
     #[arg(long, env = "DAAP_WEBHOOK_CONCURRENCY", default_value_t = 16)]
     pub webhook_concurrency: usize,
+    /// URL of an S3-compatible store (omit for AWS S3 or the embedded store).
+    #[arg(long, env = "DAAP_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// The bucket uploads land in; unset with no endpoint: the embedded store's `daap-landing`.
+    #[arg(long, env = "DAAP_S3_BUCKET")]
+    pub s3_bucket: Option<String>,
+    /// The bucket's region.
+    #[arg(long, env = "DAAP_S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+    /// Address buckets as `<endpoint>/<bucket>/<key>` rather than `<bucket>.<endpoint>/<key>`.
+    #[arg(long, env = "DAAP_S3_FORCE_PATH_STYLE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub s3_force_path_style: bool,
+    /// Access key for the store (with `DAAP_S3_SECRET_ACCESS_KEY`); unset: the standard AWS chain.
+    #[arg(long, env = "DAAP_S3_ACCESS_KEY_ID", hide_env_values = true)]
+    pub s3_access_key_id: Option<String>,
+    /// Secret key for the store (with `DAAP_S3_ACCESS_KEY_ID`).
+    #[arg(long, env = "DAAP_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub s3_secret_access_key: Option<String>,
+    /// Run the embedded S3-compatible store: `auto` (when neither endpoint nor bucket is set), `true`, `false`.
+    #[arg(long, env = "DAAP_EMBEDDED_S3", value_enum, default_value_t = EmbeddedS3::Auto)]
+    pub embedded_s3: EmbeddedS3,
+    /// Address of the embedded store (port 0: a free port).
+    #[arg(long, env = "DAAP_EMBEDDED_S3_LISTEN", default_value = "127.0.0.1:0")]
+    pub embedded_s3_listen: SocketAddr,
+    /// How long a presigned upload URL is valid.
+    #[arg(long, env = "DAAP_UPLOAD_URL_TTL", default_value = "15m", value_parser = parse_duration)]
+    pub upload_url_ttl: Duration,
+    /// How often the reconciler checks pending uploads.
+    #[arg(long, env = "DAAP_UPLOAD_POLL_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    pub upload_poll_interval: Duration,
+    /// Files larger than this many bytes are uploaded in parts (at most 5 GiB, S3's single-PUT limit).
+    #[arg(long, env = "DAAP_MULTIPART_THRESHOLD", default_value_t = MAX_SINGLE_PUT)]
+    pub multipart_threshold: u64,
+    /// Size of each part of a multipart upload, in bytes (grown so that there are at most 10,000).
+    #[arg(long, env = "DAAP_MULTIPART_PART_SIZE", default_value_t = 64 * 1024 * 1024)]
+    pub multipart_part_size: u64,
+    /// A static bearer token that `POST /v1/storage-events` accepts (for bucket notification relays).
+    #[arg(long, env = "DAAP_STORAGE_EVENTS_TOKEN", hide_env_values = true)]
+    pub storage_events_token: Option<String>,
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
@@ -156,6 +220,19 @@ impl Settings {
             webhook_poll_interval: Duration::from_secs(5),
             webhook_concurrency: 16,
             log_format: LogFormat::Pretty,
+            s3_endpoint: None,
+            s3_bucket: None,
+            s3_region: "us-east-1".to_owned(),
+            s3_force_path_style: false,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            embedded_s3: EmbeddedS3::Auto,
+            embedded_s3_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            upload_url_ttl: Duration::from_secs(15 * 60),
+            upload_poll_interval: Duration::from_secs(10),
+            multipart_threshold: MAX_SINGLE_PUT,
+            multipart_part_size: 64 * 1024 * 1024,
+            storage_events_token: None,
         }
     }
 }
@@ -190,6 +267,15 @@ impl Settings {
             jwks_refresh: self.jwks_refresh_interval,
             jwks_min_refresh: self.jwks_min_refresh_interval,
         })
+    }
+
+    /// True when uploads go to the in-process store.
+    pub fn use_embedded_s3(&self) -> bool {
+        match self.embedded_s3 {
+            EmbeddedS3::True => true,
+            EmbeddedS3::False => false,
+            EmbeddedS3::Auto => self.s3_endpoint.is_none() && self.s3_bucket.is_none(),
+        }
     }
 
     /// True when no key is configured and the zero-setup secret is used.

@@ -186,6 +186,9 @@ pub enum ApiError {
     /// 503: the database cannot be reached.
     #[error("the database is unavailable")]
     Unavailable,
+    /// 503: the object store cannot be reached or failed; the cause is logged, not shown.
+    #[error("the object store is unavailable: {0}")]
+    StorageUnavailable(String),
     /// 500: a bug; logged with its cause, never shown to the client.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -229,6 +232,9 @@ impl ApiError {
             ),
             Self::Unavailable => {
                 (ProblemType::Unavailable, "the service cannot reach its database; try again later".to_owned())
+            }
+            Self::StorageUnavailable(_) => {
+                (ProblemType::Unavailable, "the service cannot reach its object store; try again later".to_owned())
             }
             Self::Internal(_) => (ProblemType::Internal, "an unexpected error occurred; it has been logged".to_owned()),
         };
@@ -298,6 +304,9 @@ pub fn problem_response(err: poem::Error, instance: &str, allow: impl Fn() -> Ve
         if let ApiError::Internal(cause) = api {
             tracing::error!(error = %format!("{cause:#}"), path, "internal error");
         }
+        if let ApiError::StorageUnavailable(cause) = api {
+            tracing::warn!(error = %cause, path, "object store unavailable");
+        }
         api.problem()
     } else if err.is::<NotFoundError>() {
         Problem::of(ProblemType::NotFound, format!("no route matches {path}"))
@@ -356,7 +365,7 @@ impl ApiResponse for ApiError {
                 "Body breaks the schema; `errors` lists every violation (`/problems/validation`); or an idempotency key reused with a different request (`/problems/idempotency-key-reused`)",
             ),
             (500, "A bug, logged with the request (`/problems/internal`)"),
-            (503, "The database is unreachable (`/problems/unavailable`)"),
+            (503, "The database or the object store is unreachable (`/problems/unavailable`)"),
         ];
         MetaResponses {
             responses: documented

@@ -18,9 +18,13 @@ pub mod idempotency;
 pub mod metrics;
 /// Building and running the server.
 pub mod startup;
+/// Object storage: presigned URLs, HEAD, ranged reads, the embedded S3-compatible store.
+pub mod storage;
 /// Persistence: connection, migrations, queries.
 pub mod store;
 /// Log set-up.
 pub mod telemetry;
+/// Upload tracking: presigned uploads, the reconciler, file validation.
+pub mod uploads;
 /// Webhook subscriptions and the worker that delivers the feed to them.
 pub mod webhooks;

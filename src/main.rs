@@ -112,6 +112,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let addr = app.addr();
     tracing::info!(%addr, "daap is listening");
     eprintln!("daap is serving on http://{addr}  (docs: http://{addr}/docs)");
+    if let Some(endpoint) = app.embedded_s3_endpoint() {
+        eprintln!("no DAAP_S3_* store is set: upload URLs point at the embedded S3-compatible store on {endpoint}");
+    }
     if let Some(token) = dev_token {
         // Zero-setup mode only: no key is configured, so this is a local development server.
         eprintln!("no DAAP_JWT_* key is set: a local secret is kept in the data directory; an admin token valid 24 h:");

@@ -32,7 +32,12 @@ pub struct Metrics {
     replays: AtomicU64,
     webhook_succeeded: AtomicU64,
     webhook_failed: AtomicU64,
+    /// Upload status changes, in the order of `UPLOAD_STATUSES`.
+    uploads: [AtomicU64; 5],
 }
+
+/// The statuses `daap_uploads_total` counts (an upload counts once per status it reaches).
+const UPLOAD_STATUSES: [&str; 5] = ["pending", "received", "validated", "rejected", "expired"];
 
 /// Connections of the database pool.
 pub struct PoolState {
@@ -66,6 +71,13 @@ impl Metrics {
     pub fn webhook_delivered(&self, succeeded: bool) {
         let counter = if succeeded { &self.webhook_succeeded } else { &self.webhook_failed };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An upload reached `status`.
+    pub fn upload(&self, status: &str) {
+        if let Some(i) = UPLOAD_STATUSES.iter().position(|s| *s == status) {
+            self.uploads[i].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     pub fn render(&self, pool: &PoolState) -> String {
@@ -110,6 +122,13 @@ impl Metrics {
                 "daap_webhook_deliveries_total{{outcome=\"{outcome}\"}} {}",
                 counter.load(Ordering::Relaxed)
             );
+        }
+        out.push_str(
+            "# HELP daap_uploads_total Uploads that reached each status (created uploads count as pending).\n",
+        );
+        out.push_str("# TYPE daap_uploads_total counter\n");
+        for (status, n) in UPLOAD_STATUSES.iter().zip(&self.uploads) {
+            let _ = writeln!(out, "daap_uploads_total{{status=\"{status}\"}} {}", n.load(Ordering::Relaxed));
         }
         out
     }

@@ -20,7 +20,9 @@ use crate::{
     error::{ApiError, Problem, ProblemType, problem_response},
     idempotency,
     metrics::Metrics,
+    storage::Storage,
     store::Db,
+    uploads::{UploadConfig, Uploads, reconciler},
     webhooks,
 };
 
@@ -32,6 +34,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// How webhook targets are checked.
     pub webhooks: webhooks::WebhookSettings,
+    pub uploads: Arc<Uploads>,
 }
 
 pub struct Application {
@@ -58,6 +61,7 @@ impl Application {
         let auth = settings.auth()?;
         let verifier = Arc::new(Verifier::new(&auth)?);
         verifier.start_key_refresh(auth.jwks_refresh).await;
+        let storage = Arc::new(Storage::connect(&settings).await?);
         let acceptor = TcpListener::bind(settings.listen)
             .into_acceptor()
             .await
@@ -67,12 +71,20 @@ impl Application {
             .first()
             .and_then(|a| a.as_socket_addr().copied())
             .context("the listener has no address")?;
-        Ok(Application {
-            acceptor,
-            addr,
-            state: AppState { db, verifier, metrics: Arc::new(Metrics::default()), webhooks: settings.webhooks() },
-            settings,
-        })
+        let metrics = Arc::new(Metrics::default());
+        let uploads = Arc::new(Uploads {
+            db: db.clone(),
+            storage,
+            metrics: metrics.clone(),
+            config: UploadConfig {
+                url_ttl: settings.upload_url_ttl,
+                poll_interval: settings.upload_poll_interval,
+                multipart_threshold: settings.multipart_threshold,
+                part_size: settings.multipart_part_size,
+            },
+        });
+        let webhooks = settings.webhooks();
+        Ok(Application { acceptor, addr, state: AppState { db, verifier, metrics, webhooks, uploads }, settings })
     }
 
     pub fn port(&self) -> u16 {
@@ -93,24 +105,34 @@ impl Application {
     }
 
     /// Serves until `signal` completes, then drains in-flight requests and stops the
-    /// webhook delivery worker.
+    /// webhook delivery worker and the upload reconciler.
     pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         idempotency::spawn_purger(self.state.db.clone(), purge_interval(self.settings.idempotency_ttl));
-        let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
-        let worker = webhooks::worker::spawn(
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let deliveries = webhooks::worker::spawn(
             self.state.db.clone(),
             self.state.webhooks.clone(),
             self.state.metrics.clone(),
-            worker_stop,
+            stopped.clone(),
         )?;
+        let uploads = self.state.uploads.clone();
+        let reconciling = reconciler::spawn(uploads.clone(), self.settings.upload_poll_interval, stopped);
         let app = routes(self.state, &self.settings);
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, signal, Some(self.settings.shutdown_grace))
             .await
             .context("serving HTTP");
-        let _ = stop_worker.send(true);
-        let _ = worker.await;
+        // Background work stops with the server; a pass in flight finishes its current rows.
+        let _ = stop.send(true);
+        let _ = deliveries.await;
+        let _ = tokio::time::timeout(self.settings.shutdown_grace, reconciling).await;
+        uploads.storage.stop();
         served
+    }
+
+    /// The embedded S3-compatible store's endpoint, when it runs.
+    pub fn embedded_s3_endpoint(&self) -> Option<&str> {
+        self.state.uploads.storage.embedded_endpoint()
     }
 }
 
@@ -124,6 +146,7 @@ struct Edge {
     max_body: usize,
     idempotency_ttl: std::time::Duration,
     request_timeout: std::time::Duration,
+    storage_events_token: Option<String>,
 }
 
 /// The request id of a request (from `X-Request-Id`, or generated).
@@ -185,7 +208,17 @@ impl Edge {
         req.set_body(bytes.clone());
         let mut quota = None;
         if req.uri().path().starts_with("/v1/") {
-            let who = match authenticate(&self.verifier, &req).await {
+            let who = if self.is_storage_events_token(&req) {
+                req.extensions_mut().insert(api::uploads::StorageEventsCaller);
+                Ok(Principal {
+                    sub: api::uploads::STORAGE_EVENTS_SUB.to_owned(),
+                    scope: Some(Scope::Write),
+                    domains: Some(Vec::new()),
+                })
+            } else {
+                authenticate(&self.verifier, &req).await
+            };
+            let who = match who {
                 Ok(who) => who,
                 Err(err) => return self.problem(err.into(), &req),
             };
@@ -232,6 +265,27 @@ impl Edge {
         }
     }
 
+    /// `POST /v1/storage-events` with exactly `Bearer <DAAP_STORAGE_EVENTS_TOKEN>` (compared in constant time).
+    fn is_storage_events_token(&self, req: &Request) -> bool {
+        let Some(expected) = &self.storage_events_token else {
+            return false;
+        };
+        if req.method() != poem::http::Method::POST || req.uri().path() != "/v1/storage-events" {
+            return false;
+        }
+        let Some(sent) = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|h| h.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+        else {
+            return false;
+        };
+        sent.len() == expected.len() && sent.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    }
+
     fn problem(&self, err: poem::Error, req: &Request) -> Response {
         problem_response(err, &instance_of(req), Vec::new)
     }
@@ -260,6 +314,7 @@ pub fn routes(state: AppState, settings: &Settings) -> impl Endpoint<Output = Re
         max_body: settings.max_body_bytes,
         idempotency_ttl: settings.idempotency_ttl,
         request_timeout: settings.request_timeout,
+        storage_events_token: settings.storage_events_token.clone().filter(|t| !t.is_empty()),
     });
     let cors = cors(&settings.cors_origins);
     let (inner, middle, outer) = (edge.clone(), edge.clone(), edge);

@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_core;
 mod m20261123_000002_events_idempotency;
+mod m20261123_000003_uploads;
 mod m20261123_000004_webhooks;
 
 /// Every migration of the service, oldest first.
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_core::Migration),
             Box::new(m20261123_000002_events_idempotency::Migration),
+            Box::new(m20261123_000003_uploads::Migration),
             Box::new(m20261123_000004_webhooks::Migration),
         ]
     }

@@ -505,3 +505,152 @@ impl FromJsonBody for CreateWebhook {
         }))
     }
 }
+/// `POST /v1/data-products/{name}/schemas/{table}/uploads`.
+pub struct CreateUpload(pub crate::uploads::NewUpload);
+
+impl FromJsonBody for CreateUpload {
+    type Doc = super::uploads::UploadCreate;
+
+    fn from_json(value: &Value, errors: &mut Errors) -> Option<Self> {
+        use base64::Engine;
+        let m = Members::of(value, "", errors)?;
+        m.refuse_unknown(&["filename", "contentLength", "contentMd5", "contentType"], errors);
+        let filename = m.req_string("filename", 1, 1024, errors);
+        let format = filename.as_deref().and_then(|f| {
+            let format = crate::uploads::FileFormat::of_filename(f);
+            if format.is_none() {
+                errors.add("/filename", "must end in `.csv`, `.json`, `.jsonl` or `.parquet`");
+            }
+            format
+        });
+        let length = m.req_int("contentLength", 1, crate::uploads::MAX_FILE, errors);
+        let md5 =
+            m.req_string("contentMd5", 1, 64, errors).and_then(|s| {
+                match base64::engine::general_purpose::STANDARD.decode(&s) {
+                    Ok(bytes) if bytes.len() == 16 => Some(s),
+                    _ => {
+                        errors.add("/contentMd5", "must be the base64 of a 16-byte MD5 digest (24 characters)");
+                        None
+                    }
+                }
+            });
+        let content_type = m.opt_string("contentType", 1, 255, errors).and_then(|ct| match ct {
+            Some(ct) if !ct.bytes().all(|b| (0x20..0x7f).contains(&b)) => {
+                errors.add("/contentType", "must be printable ASCII (it is sent as a header)");
+                None
+            }
+            other => Some(other),
+        });
+        Some(CreateUpload(crate::uploads::NewUpload {
+            filename: filename?,
+            format: format?,
+            content_length: length?,
+            content_md5: md5?,
+            content_type: content_type?,
+        }))
+    }
+}
+
+/// `POST /v1/uploads/{id}/complete`: part numbers and ETags.
+pub struct CompleteUpload {
+    pub parts: Vec<(i32, String)>,
+}
+
+impl FromJsonBody for CompleteUpload {
+    type Doc = super::uploads::UploadComplete;
+
+    fn from_json(value: &Value, errors: &mut Errors) -> Option<Self> {
+        let m = Members::of(value, "", errors)?;
+        m.refuse_unknown(&["parts"], errors);
+        let list = m.required("parts", errors)?;
+        let Some(list) = list.as_array() else {
+            errors.add("/parts", "must be an array of parts");
+            return None;
+        };
+        if list.is_empty() || list.len() as u64 > crate::uploads::MAX_PARTS {
+            errors.add("/parts", format!("1 to {} parts (got {})", crate::uploads::MAX_PARTS, list.len()));
+            return None;
+        }
+        let before = errors.0.len();
+        let mut seen = HashSet::new();
+        let mut parts = Vec::with_capacity(list.len());
+        for (i, v) in list.iter().enumerate() {
+            let at = format!("/parts/{i}");
+            let Some(p) = Members::of(v, &at, errors) else { continue };
+            p.refuse_unknown(&["partNumber", "etag"], errors);
+            let number = p.req_int("partNumber", 1, crate::uploads::MAX_PARTS, errors);
+            let etag = p.req_string("etag", 1, 128, errors);
+            if let (Some(n), Some(e)) = (number, etag) {
+                if !seen.insert(n) {
+                    errors.add(format!("{at}/partNumber"), format!("part {n} is listed twice"));
+                }
+                parts.push((n as i32, e.trim_matches('"').to_owned()));
+            }
+        }
+        (errors.0.len() == before).then_some(CompleteUpload { parts })
+    }
+}
+
+/// An S3 event notification, reduced to its object-created records (keys URL-decoded).
+pub struct StorageEvents {
+    /// Records in the notification.
+    pub records: u32,
+    pub created: Vec<CreatedObject>,
+}
+
+/// An `ObjectCreated:*` record.
+pub struct CreatedObject {
+    pub bucket: String,
+    pub key: String,
+}
+
+impl FromJsonBody for StorageEvents {
+    type Doc = super::uploads::StorageEventBatch;
+
+    fn from_json(value: &Value, errors: &mut Errors) -> Option<Self> {
+        // An SNS envelope carries the notification as a JSON string in `Message`.
+        let unwrapped;
+        let value = match value.get("Message").and_then(Value::as_str) {
+            Some(inner) => match serde_json::from_str::<Value>(inner) {
+                Ok(v) => {
+                    unwrapped = v;
+                    &unwrapped
+                }
+                Err(_) => {
+                    errors.add("/Message", "must be a JSON document (an S3 event notification)");
+                    return None;
+                }
+            },
+            None => value,
+        };
+        let m = Members::of(value, "", errors)?;
+        let Some(records) = m.get("Records") else {
+            return Some(StorageEvents { records: 0, created: Vec::new() });
+        };
+        let Some(records) = records.as_array() else {
+            errors.add("/Records", "must be an array of event records");
+            return None;
+        };
+        let mut created = Vec::new();
+        for (i, record) in records.iter().enumerate() {
+            let at = format!("/Records/{i}");
+            let name = record.get("eventName").and_then(Value::as_str).unwrap_or_default();
+            if !name.contains("ObjectCreated:") {
+                continue;
+            }
+            let bucket = record.pointer("/s3/bucket/name").and_then(Value::as_str);
+            let key = record.pointer("/s3/object/key").and_then(Value::as_str);
+            match (bucket, key) {
+                (None, _) => {
+                    errors.add(format!("{at}/s3/bucket/name"), "an ObjectCreated record needs the bucket name")
+                }
+                (_, None) => errors.add(format!("{at}/s3/object/key"), "an ObjectCreated record needs the object key"),
+                (Some(bucket), Some(raw)) => match crate::uploads::decode_key(raw) {
+                    Some(key) => created.push(CreatedObject { bucket: bucket.to_owned(), key }),
+                    None => errors.add(format!("{at}/s3/object/key"), "must be a URL-encoded key"),
+                },
+            }
+        }
+        Some(StorageEvents { records: records.len() as u32, created })
+    }
+}

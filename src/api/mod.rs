@@ -14,6 +14,7 @@ pub mod products;
 pub mod resolve;
 pub mod schemas;
 pub mod stats;
+pub mod uploads;
 pub mod versions;
 pub mod webhooks;
 
@@ -32,6 +33,8 @@ pub enum ApiTags {
     Schemas,
     /// Resolve public IDs such as `dp:prisons:v1.2:incidents`.
     Resolve,
+    /// Presigned uploads of data files, tracked until they are validated.
+    Uploads,
     /// The ordered change feed for catalogue sync jobs.
     Events,
     /// Push notifications: subscribe a URL to the change feed (admin).
@@ -47,6 +50,7 @@ pub type Apis = (
     versions::VersionsApi,
     schemas::SchemasApi,
     resolve::ResolveApi,
+    uploads::UploadsApi,
     events::EventsApi,
     webhooks::WebhooksApi,
     exports::ExportsApi,
@@ -77,6 +81,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             versions::VersionsApi,
             schemas::SchemasApi,
             resolve::ResolveApi,
+            uploads::UploadsApi,
             events::EventsApi,
             webhooks::WebhooksApi,
             exports::ExportsApi,
@@ -92,8 +97,16 @@ pub fn service() -> OpenApiService<Apis, ()> {
 /// Request bodies whose unknown members the server refuses. poem-openapi's
 /// `deny_unknown_fields` enforces that but does not say so in the schema, so the document
 /// is amended here; clients and fuzzers then know not to send other members.
-const CLOSED_SCHEMAS: &[&str] =
-    &["DataProductCreate", "DataProductUpdate", "TableSchemaPut", "ColumnDef", "WebhookCreate"];
+const CLOSED_SCHEMAS: &[&str] = &[
+    "DataProductCreate",
+    "DataProductUpdate",
+    "TableSchemaPut",
+    "ColumnDef",
+    "WebhookCreate",
+    "UploadCreate",
+    "UploadComplete",
+    "CompletedPartDto",
+];
 
 /// What a public ID looks like (section 1), for the docs; the handler parses it for real so
 /// that a malformed ID gets `/problems/invalid-id`.
@@ -113,6 +126,11 @@ const SCOPE_EXCEPTIONS: &[(&str, &[&str], &str)] = &[
     ("getWebhook", &["daap:admin"], "`daap:admin`"),
     ("deleteWebhook", &["daap:admin"], "`daap:admin`"),
     ("listWebhookDeliveries", &["daap:admin"], "`daap:admin`"),
+    (
+        "receiveStorageEvents",
+        &["daap:admin"],
+        "`daap:admin`, or the static `DAAP_STORAGE_EVENTS_TOKEN` when that is set",
+    ),
 ];
 
 /// The scopes an operation needs and how the docs say it.

@@ -98,7 +98,10 @@ impl WebhooksApi {
         /// default). A different request with the same key is 422 `/problems/idempotency-key-reused`;
         /// a repeat while the first still runs is 409 `/problems/idempotency-request-in-progress`
         /// with `Retry-After`.
-        #[oai(name = "Idempotency-Key", validator(max_length = 257, pattern = r#"^(?:[!#-~](?:[ -~]{0,253}[!-~])?|"[ !#-\[\]-~]{1,255}")$"#))]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(max_length = 257, pattern = r#"^(?:[!#-~](?:[ -~]{0,253}[!-~])?|"[ !#-\[\]-~]{1,255}")$"#)
+        )]
         _idempotency_key: Header<Option<String>>,
         body: JsonBody<CreateWebhook>,
     ) -> Result<CreateResponse, ApiError> {
@@ -167,7 +170,10 @@ impl WebhooksApi {
         /// (24 hours by default). A different request with the same key is 422
         /// `/problems/idempotency-key-reused`; a repeat while the first still runs is 409
         /// `/problems/idempotency-request-in-progress` with `Retry-After`.
-        #[oai(name = "Idempotency-Key", validator(max_length = 257, pattern = r#"^(?:[!#-~](?:[ -~]{0,253}[!-~])?|"[ !#-\[\]-~]{1,255}")$"#))]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(max_length = 257, pattern = r#"^(?:[!#-~](?:[ -~]{0,253}[!-~])?|"[ !#-\[\]-~]{1,255}")$"#)
+        )]
         _idempotency_key: Header<Option<String>>,
         /// The subscription's id.
         id: Path<String>,

@@ -209,3 +209,45 @@ pub mod webhook_deliveries {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// A tracked upload; `status` goes `pending` -> `received` -> `validated` | `rejected`, or `expired`.
+pub mod uploads {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "uploads")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub seq: i64,
+        pub id: String,
+        pub data_product: String,
+        pub version: String,
+        pub table_name: String,
+        /// The table's column names in `version`, what the file is validated against.
+        pub columns: Json,
+        pub filename: String,
+        pub format: String,
+        pub content_type: Option<String>,
+        pub content_length: i64,
+        pub content_md5: String,
+        pub bucket: String,
+        pub object_key: String,
+        pub multipart_id: Option<String>,
+        pub part_size: Option<i64>,
+        pub status: String,
+        pub size: Option<i64>,
+        pub etag: Option<String>,
+        pub received_at: Option<DateTimeUtc>,
+        pub rejection: Option<String>,
+        pub expires_at: DateTimeUtc,
+        pub lease_until: Option<DateTimeUtc>,
+        pub created_at: DateTimeUtc,
+        pub created_by: String,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -324,11 +324,14 @@ where
                 return;
             };
             let db = cluster.create_database().await;
-            let mut settings = Settings::local(Some(cluster.url_for(&db)), std::env::temp_dir().join("daap-unused"));
+            // The data directory holds the embedded object store: one per test.
+            let dir = tempfile::Builder::new().prefix("daap-test-").tempdir().expect("a temporary directory");
+            let mut settings = Settings::local(Some(cluster.url_for(&db)), dir.path().join("data"));
             settings.migrate_on_start = false;
             configure(&mut settings);
             let outcome = AssertUnwindSafe(run_with(settings, scenario)).catch_unwind().await;
             cluster.drop_database(&db).await;
+            drop(dir);
             if let Err(panic) = outcome {
                 std::panic::resume_unwind(panic);
             }

@@ -16,5 +16,6 @@ mod products;
 mod resolve;
 mod schemas;
 mod stats;
+mod uploads;
 mod versions;
 mod webhooks;

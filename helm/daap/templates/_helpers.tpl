@@ -125,7 +125,8 @@ DATABASE_URL, by key, for the server and migration containers: a missing key sto
 {{- end }}
 
 {{/*
-Server-only secret environment: the JWT HMAC secret, left unset when its key is absent.
+Server-only secret environment: the JWT HMAC secret and the storage-events token, each left
+unset when its key is absent.
 */}}
 {{- define "daap.jwtEnv" -}}
 - name: DAAP_JWT_SECRET
@@ -133,6 +134,12 @@ Server-only secret environment: the JWT HMAC secret, left unset when its key is 
     secretKeyRef:
       name: {{ include "daap.secretName" . }}
       key: {{ .Values.secretKeys.jwtSecret }}
+      optional: true
+- name: DAAP_STORAGE_EVENTS_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "daap.secretName" . }}
+      key: {{ .Values.secretKeys.storageEventsToken }}
       optional: true
 {{- end }}
 

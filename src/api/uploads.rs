@@ -1,0 +1,579 @@
+//! Uploads: presigned upload URLs for a table's files, their tracking, multipart
+//! completion and abort, and `POST /v1/storage-events` for bucket notifications.
+use std::collections::BTreeMap;
+
+use poem::{Request, web::Data};
+use poem_openapi::{
+    ApiResponse, Enum, Object, OpenApi,
+    param::{Header, Path, Query},
+    payload::Json,
+};
+
+use super::{
+    ApiTags,
+    dto::timestamp,
+    input::{CompleteUpload, CreateUpload, JsonBody, StorageEvents},
+    params,
+};
+use crate::{
+    auth::{BearerAuth, Principal, Scope},
+    error::ApiError,
+    idempotency::{Idem, StoredResponse},
+    startup::AppState,
+    storage::Presigned,
+    uploads::{Status, Transfer, UploadRow},
+};
+
+/// Marks a request authenticated with `DAAP_STORAGE_EVENTS_TOKEN` (only `POST /v1/storage-events`).
+#[derive(Debug, Clone, Copy)]
+pub struct StorageEventsCaller;
+
+/// The `sub` of requests authenticated with `DAAP_STORAGE_EVENTS_TOKEN`.
+pub const STORAGE_EVENTS_SUB: &str = "storage-events";
+
+/// Where an upload is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename = "UploadStatus", rename_all = "lowercase")]
+pub enum UploadStatusDto {
+    /// Waiting for the file (until `expiresAt`).
+    Pending,
+    /// The object is in storage (`size`, `etag`, `receivedAt`); being checked.
+    Received,
+    /// The file's columns match the table.
+    Validated,
+    /// The file does not match the table; `rejection` says why.
+    Rejected,
+    /// No file arrived before `expiresAt` (or a multipart upload was aborted).
+    Expired,
+}
+
+impl From<UploadStatusDto> for Status {
+    fn from(s: UploadStatusDto) -> Status {
+        match s {
+            UploadStatusDto::Pending => Status::Pending,
+            UploadStatusDto::Received => Status::Received,
+            UploadStatusDto::Validated => Status::Validated,
+            UploadStatusDto::Rejected => Status::Rejected,
+            UploadStatusDto::Expired => Status::Expired,
+        }
+    }
+}
+
+/// `POST /v1/data-products/{name}/schemas/{table}/uploads`.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct UploadCreate {
+    /// The file's name; it must end in `.csv`, `.json`, `.jsonl` or `.parquet` (1..=1024 characters).
+    pub filename: String,
+    /// The file's size in bytes, 1..=5 TiB; signed into the URL.
+    pub content_length: u64,
+    /// Base64 of the file's 16-byte MD5 digest (24 characters); signed into the URL, so the
+    /// store refuses any other body. Unused for multipart uploads (parts carry no MD5).
+    pub content_md5: String,
+    /// The `Content-Type` the PUT will send (signed into the URL when given).
+    pub content_type: Option<String>,
+}
+
+/// One part of a multipart upload: PUT exactly `size` bytes to `url` with `headers`.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct UploadPartUrl {
+    /// 1-based.
+    pub part_number: i32,
+    /// Presigned `UploadPart` URL (a secret: anyone holding it may upload this part).
+    pub url: String,
+    /// Bytes of this part.
+    pub size: u64,
+    /// Every header the PUT must send.
+    pub headers: BTreeMap<String, String>,
+}
+
+/// An upload and where it is in its life.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct Upload {
+    /// The upload's id (a UUID).
+    pub id: String,
+    /// `pending`, `received`, `validated`, `rejected` or `expired`.
+    pub status: UploadStatusDto,
+    /// The data product (plain name).
+    pub data_product: String,
+    /// The latest version when the upload was created; the file is checked against it.
+    pub version: String,
+    /// The table (plain name).
+    pub table: String,
+    /// The file's name as the producer gave it.
+    pub filename: String,
+    /// The declared size in bytes.
+    pub content_length: u64,
+    /// The declared MD5 (base64).
+    pub content_md5: String,
+    /// The declared `Content-Type`.
+    pub content_type: Option<String>,
+    /// The bucket the file lands in.
+    pub bucket: String,
+    /// `landing/<name>/v<major>/<table>/load_timestamp=<YYYYMMDDTHHMMSSZ>/<id>.<ext>`.
+    pub key: String,
+    /// The presigned PUT URL (single uploads, in the create answer only: it is a secret).
+    pub url: Option<String>,
+    /// `PUT`.
+    pub method: String,
+    /// Every header the PUT must send (single uploads, in the create answer only).
+    pub headers: Option<BTreeMap<String, String>>,
+    /// Bytes per part (multipart uploads).
+    pub part_size: Option<u64>,
+    /// One presigned URL per part (multipart uploads, in the create answer only).
+    pub parts: Option<Vec<UploadPartUrl>>,
+    /// When the URL(s) stop working; a pending upload expires then.
+    pub expires_at: String,
+    /// The object's size (once received).
+    pub size: Option<i64>,
+    /// The object's ETag (once received).
+    pub etag: Option<String>,
+    /// When the object was noticed.
+    pub received_at: Option<String>,
+    /// Why the file was rejected: the missing and unknown columns, or what else is wrong.
+    pub rejection: Option<String>,
+    /// When the upload was created (RFC 3339 UTC).
+    pub created_at: String,
+    /// The principal that asked for the upload.
+    pub created_by: String,
+}
+
+fn header_map(p: &Presigned) -> BTreeMap<String, String> {
+    p.headers.iter().cloned().collect()
+}
+
+impl Upload {
+    fn of(row: &UploadRow, transfer: Option<&Transfer>) -> Upload {
+        let status = match Status::parse(&row.status) {
+            Some(Status::Received) => UploadStatusDto::Received,
+            Some(Status::Validated) => UploadStatusDto::Validated,
+            Some(Status::Rejected) => UploadStatusDto::Rejected,
+            Some(Status::Expired) => UploadStatusDto::Expired,
+            _ => UploadStatusDto::Pending,
+        };
+        let (url, headers, parts) = match transfer {
+            Some(Transfer::Single(p)) => (Some(p.url.clone()), Some(header_map(p)), None),
+            Some(Transfer::Multipart { parts, .. }) => (
+                None,
+                None,
+                Some(
+                    parts
+                        .iter()
+                        .map(|(n, size, p)| UploadPartUrl {
+                            part_number: *n,
+                            url: p.url.clone(),
+                            size: *size,
+                            headers: header_map(p),
+                        })
+                        .collect(),
+                ),
+            ),
+            None => (None, None, None),
+        };
+        Upload {
+            id: row.id.clone(),
+            status,
+            data_product: row.data_product.clone(),
+            version: row.version.clone(),
+            table: row.table_name.clone(),
+            filename: row.filename.clone(),
+            content_length: row.content_length.max(0) as u64,
+            content_md5: row.content_md5.clone(),
+            content_type: row.content_type.clone(),
+            bucket: row.bucket.clone(),
+            key: row.object_key.clone(),
+            url,
+            method: "PUT".to_owned(),
+            headers,
+            part_size: row.part_size.map(|p| p.max(0) as u64),
+            parts,
+            expires_at: timestamp(row.expires_at),
+            size: row.size,
+            etag: row.etag.clone(),
+            received_at: row.received_at.map(timestamp),
+            rejection: row.rejection.clone(),
+            created_at: timestamp(row.created_at),
+            created_by: row.created_by.clone(),
+        }
+    }
+}
+
+/// A page of uploads, newest first.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct UploadPage {
+    /// The uploads of this page.
+    pub items: Vec<Upload>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A part of a completed multipart upload.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct CompletedPartDto {
+    /// 1..=10000.
+    pub part_number: i32,
+    /// The `ETag` header the store answered the part's PUT with (quotes optional).
+    pub etag: String,
+}
+
+/// `POST /v1/uploads/{id}/complete`.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct UploadComplete {
+    /// Every part, each number once (1..=10,000 parts).
+    pub parts: Vec<CompletedPartDto>,
+}
+
+/// The bucket of an S3 event record.
+#[derive(Debug, Clone, Object)]
+pub struct StorageEventBucket {
+    /// The bucket's name.
+    pub name: String,
+}
+
+/// The object of an S3 event record; `key` URL-encoded as S3 sends it.
+#[derive(Debug, Clone, Object)]
+pub struct StorageEventObject {
+    /// The object's key, URL-encoded (`+` for a space, `%xx` for a byte).
+    pub key: String,
+    /// The object's size (informative: the service HEADs the object).
+    pub size: Option<i64>,
+    /// The object's ETag (informative).
+    #[oai(rename = "eTag")]
+    pub e_tag: Option<String>,
+}
+
+/// The `s3` member of an S3 event record.
+#[derive(Debug, Clone, Object)]
+pub struct StorageEventS3 {
+    /// Where the object is.
+    pub bucket: StorageEventBucket,
+    /// The object.
+    pub object: StorageEventObject,
+}
+
+/// One S3 event notification record; other members are accepted and ignored.
+#[derive(Debug, Clone, Object)]
+pub struct StorageEventRecord {
+    /// Only `ObjectCreated:*` (also `s3:ObjectCreated:*`) records are acted on.
+    #[oai(rename = "eventName")]
+    pub event_name: String,
+    /// The bucket and object.
+    pub s3: StorageEventS3,
+}
+
+/// An S3 event notification (`{ "Records": [...] }`), as S3, SNS/SQS relays, MinIO or Ceph
+/// send it. An SNS envelope (`{ "Type": "Notification", "Message": "<the JSON>" }`) is
+/// unwrapped; a body without `Records` (such as `s3:TestEvent`) matches nothing.
+#[derive(Debug, Clone, Object)]
+pub struct StorageEventBatch {
+    /// The event records.
+    #[oai(rename = "Records")]
+    pub records: Option<Vec<StorageEventRecord>>,
+}
+
+/// What a storage event notification did.
+#[derive(Debug, Clone, Object)]
+pub struct StorageEventResult {
+    /// Records in the notification.
+    pub records: u32,
+    /// `ObjectCreated` records whose bucket and key belong to a pending or received upload;
+    /// the others (unknown keys or buckets, other event types) are ignored.
+    pub matched: u32,
+}
+
+pub struct UploadsApi;
+
+#[derive(ApiResponse)]
+pub enum CreateResponse {
+    /// The upload is registered (`pending`); PUT the file to `url` with `headers` (or each part).
+    #[oai(status = 201)]
+    Created(
+        Json<Upload>,
+        /// URL of the upload.
+        #[oai(header = "Location")]
+        String,
+    ),
+}
+
+#[derive(ApiResponse)]
+pub enum GetResponse {
+    /// The upload.
+    #[oai(status = 200)]
+    Ok(Json<Upload>),
+}
+
+#[derive(ApiResponse)]
+pub enum ListResponse {
+    /// A page of the product's uploads, newest first.
+    #[oai(status = 200)]
+    Ok(Json<UploadPage>),
+}
+
+#[derive(ApiResponse)]
+pub enum CompleteResponse {
+    /// The parts were assembled; the upload is `received` and its file is being checked.
+    #[oai(status = 200)]
+    Ok(Json<Upload>),
+}
+
+#[derive(ApiResponse)]
+pub enum AbortResponse {
+    /// The multipart upload was aborted and the upload marked `expired`.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+#[derive(ApiResponse)]
+pub enum StorageEventsResponse {
+    /// The notification was processed.
+    #[oai(status = 200)]
+    Ok(Json<StorageEventResult>),
+}
+
+fn upload_id(raw: &str) -> Result<String, ApiError> {
+    uuid::Uuid::parse_str(raw)
+        .map(|u| u.to_string())
+        .map_err(|_| ApiError::MalformedRequest(format!("bad upload id `{raw}`: an upload id is a UUID")))
+}
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Uploads")]
+impl UploadsApi {
+    /// Get an upload URL for a file of a table
+    ///
+    /// Registers an upload of one file of `table` (in the latest version) and answers with
+    /// a presigned PUT URL signed for exactly the key, `Content-MD5` and `Content-Length`,
+    /// valid for `DAAP_UPLOAD_URL_TTL` (15 minutes by default). Send the file with every
+    /// header in `headers`, e.g. `curl -T file.csv -H "Content-MD5: ..." "<url>"`. Files
+    /// over `DAAP_MULTIPART_THRESHOLD` (5 GiB by default) get `partSize` and one URL per part
+    /// instead; finish them with `POST /v1/uploads/{id}/complete`.
+    ///
+    /// Needs `daap:write` (and the product's domain, when the token lists domains). 404 for
+    /// an unknown product or table, 409 for a deleted product, 422 for a bad filename
+    /// extension, length or MD5. Nothing is written for a refused request.
+    #[oai(path = "/data-products/:name/schemas/:table/uploads", method = "post", operation_id = "createUpload")]
+    async fn create_upload(
+        &self,
+        state: Data<&AppState>,
+        _auth: BearerAuth,
+        who: Principal,
+        idem: Idem,
+        /// Makes a retry safe: the first answer to this key (with the same method, path, query and
+        /// body) is stored with the upload and replayed with `Idempotent-Replayed: true`. 1..=255
+        /// printable ASCII characters, or the same in double quotes. Kept for `DAAP_IDEMPOTENCY_TTL`.
+        #[oai(
+            name = "Idempotency-Key",
+            validator(max_length = 257, pattern = r#"^(?:[!#-~](?:[ -~]{0,253}[!-~])?|"[ !#-\[\]-~]{1,255}")$"#)
+        )]
+        _idempotency_key: Header<Option<String>>,
+        /// The product name.
+        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
+        name: Path<String>,
+        /// The table name.
+        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{0,127}$"))]
+        table: Path<String>,
+        body: JsonBody<CreateUpload>,
+    ) -> Result<CreateResponse, ApiError> {
+        let name = params::product_name(&name)?;
+        let table = params::table_name(&table)?;
+        let (row, transfer) = state
+            .uploads
+            .create(&who, &name, &table, body.0.0, |row, transfer| {
+                idem.store(|| {
+                    let location = format!("/v1/uploads/{}", row.id);
+                    StoredResponse::json(201, &Upload::of(row, Some(transfer)), &[("Location", &location)])
+                })
+            })
+            .await?;
+        let upload = Upload::of(&row, Some(&transfer));
+        let location = format!("/v1/uploads/{}", row.id);
+        state.metrics.upload(Status::Pending.as_str());
+        Ok(CreateResponse::Created(Json(upload), location))
+    }
+
+    /// Read an upload
+    ///
+    /// The upload's status: `pending` -> `received` (with `size`, `etag`, `receivedAt`) ->
+    /// `validated` or `rejected` (with `rejection`), or `expired`. Presigned URLs are only in
+    /// the create answer. Needs `daap:read`.
+    #[oai(path = "/uploads/:id", method = "get", operation_id = "getUpload")]
+    async fn get_upload(
+        &self,
+        state: Data<&AppState>,
+        _auth: BearerAuth,
+        /// The upload id.
+        id: Path<String>,
+    ) -> Result<GetResponse, ApiError> {
+        let row = state.uploads.get(&upload_id(&id)?).await?;
+        Ok(GetResponse::Ok(Json(Upload::of(&row, None))))
+    }
+
+    /// List a data product's uploads
+    ///
+    /// Newest first, filtered by `status` and `table`. Needs `daap:read`.
+    #[oai(path = "/data-products/:name/uploads", method = "get", operation_id = "listUploads")]
+    async fn list_uploads(
+        &self,
+        state: Data<&AppState>,
+        _auth: BearerAuth,
+        /// The product name.
+        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
+        name: Path<String>,
+        /// Only uploads with this status.
+        status: Query<Option<UploadStatusDto>>,
+        /// Only uploads of this table.
+        table: Query<Option<String>>,
+        /// Page size.
+        #[oai(default = "default_limit", validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<u32>,
+        /// `nextCursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<ListResponse, ApiError> {
+        let name = params::product_name(&name)?;
+        let table = table.0.as_deref().map(params::table_name).transpose()?;
+        let before = cursor
+            .0
+            .as_deref()
+            .map(|c| {
+                params::decode_cursor('u', c)?.parse::<i64>().map_err(|_| {
+                    ApiError::MalformedRequest(format!("bad cursor `{c}`: pass back a `nextCursor` unchanged"))
+                })
+            })
+            .transpose()?;
+        let (rows, next) =
+            state.uploads.list(&name, status.0.map(Status::from), table.as_ref(), before, u64::from(limit.0)).await?;
+        Ok(ListResponse::Ok(Json(UploadPage {
+            items: rows.iter().map(|r| Upload::of(r, None)).collect(),
+            next_cursor: next.map(|n| params::encode_cursor('u', &n.to_string())),
+        })))
+    }
+
+    /// Complete a multipart upload
+    ///
+    /// Assembles the parts from their numbers and the ETags the store answered each part's
+    /// PUT with; the upload becomes `received` and its file is checked. 409 when the upload
+    /// is not a pending multipart upload (or has expired); 422 when the store refuses the
+    /// parts (a wrong ETag, a missing part, a part under 5 MiB but the last). Needs `daap:write`.
+    #[oai(path = "/uploads/:id/complete", method = "post", operation_id = "completeUpload")]
+    async fn complete_upload(
+        &self,
+        state: Data<&AppState>,
+        _auth: BearerAuth,
+        who: Principal,
+        /// Makes a retry safe (see `createUpload`).
+        #[oai(
+            name = "Idempotency-Key",
+            validator(max_length = 257, pattern = r#"^(?:[!#-~](?:[ -~]{0,253}[!-~])?|"[ !#-\[\]-~]{1,255}")$"#)
+        )]
+        _idempotency_key: Header<Option<String>>,
+        /// The upload id.
+        id: Path<String>,
+        body: JsonBody<CompleteUpload>,
+    ) -> Result<CompleteResponse, ApiError> {
+        let id = upload_id(&id)?;
+        let row = state.uploads.complete(&who, &id, body.0.parts).await?;
+        if row.status == Status::Received.as_str() {
+            let uploads = state.uploads.clone();
+            let received = row.clone();
+            tokio::spawn(async move {
+                if let Err(err) = uploads.validate(&received).await {
+                    tracing::warn!(upload = %received.id, error = %err, "cannot check an upload now; the reconciler will");
+                }
+            });
+        }
+        Ok(CompleteResponse::Ok(Json(Upload::of(&row, None))))
+    }
+
+    /// Abort a multipart upload
+    ///
+    /// Discards the parts uploaded so far and marks the upload `expired`. Only pending
+    /// multipart uploads can be aborted (409 otherwise: a single PUT URL cannot be revoked,
+    /// it expires at `expiresAt`). Needs `daap:write`.
+    #[oai(path = "/uploads/:id", method = "delete", operation_id = "abortUpload")]
+    async fn abort_upload(
+        &self,
+        state: Data<&AppState>,
+        _auth: BearerAuth,
+        who: Principal,
+        /// Makes a retry safe (see `createUpload`).
+        #[oai(
+            name = "Idempotency-Key",
+            validator(max_length = 257, pattern = r#"^(?:[!#-~](?:[ -~]{0,253}[!-~])?|"[ !#-\[\]-~]{1,255}")$"#)
+        )]
+        _idempotency_key: Header<Option<String>>,
+        /// The upload id.
+        id: Path<String>,
+    ) -> Result<AbortResponse, ApiError> {
+        state.uploads.abort(&who, &upload_id(&id)?).await?;
+        Ok(AbortResponse::NoContent)
+    }
+
+    /// Receive S3 event notifications
+    ///
+    /// For bucket notifications (S3 via SNS/SQS relays, MinIO or Ceph webhooks): every
+    /// `ObjectCreated:*` record whose bucket and key (URL-encoded, as S3 sends it) belong to a
+    /// pending upload marks it `received` and starts its check, at once rather than at the
+    /// reconciler's next pass. Records of unknown buckets or keys, and other event types, are
+    /// ignored (`matched` counts the rest). Needs `daap:admin`, or `Authorization: Bearer
+    /// <DAAP_STORAGE_EVENTS_TOKEN>` when that is set.
+    #[oai(path = "/storage-events", method = "post", operation_id = "receiveStorageEvents")]
+    async fn receive_storage_events(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        _auth: BearerAuth,
+        who: Principal,
+        /// Makes a retry safe (see `createUpload`).
+        #[oai(
+            name = "Idempotency-Key",
+            validator(max_length = 257, pattern = r#"^(?:[!#-~](?:[ -~]{0,253}[!-~])?|"[ !#-\[\]-~]{1,255}")$"#)
+        )]
+        _idempotency_key: Header<Option<String>>,
+        body: JsonBody<StorageEvents>,
+    ) -> Result<StorageEventsResponse, ApiError> {
+        if req.extensions().get::<StorageEventsCaller>().is_none() {
+            who.require(Scope::Admin)?;
+        }
+        let events = body.0;
+        let mut matched = 0u32;
+        for record in &events.created {
+            let Some(row) = state.uploads.by_object(&record.bucket, &record.key).await? else {
+                continue;
+            };
+            matched += 1;
+            let Some(info) = state
+                .uploads
+                .storage
+                .head(&row.bucket, &row.object_key)
+                .await
+                .map_err(|e| ApiError::StorageUnavailable(e.to_string()))?
+            else {
+                // Announced but not visible yet: the reconciler will see it.
+                continue;
+            };
+            if row.status == Status::Pending.as_str() {
+                state.uploads.mark_received(&row, &info).await?;
+            }
+            let uploads = state.uploads.clone();
+            let id = row.id.clone();
+            tokio::spawn(async move {
+                let checked = match uploads.get(&id).await {
+                    Ok(fresh) if fresh.status == Status::Received.as_str() => uploads.validate(&fresh).await.map(drop),
+                    other => other.map(drop),
+                };
+                if let Err(err) = checked {
+                    tracing::warn!(upload = %id, error = %err, "cannot check an upload now; the reconciler will");
+                }
+            });
+        }
+        Ok(StorageEventsResponse::Ok(Json(StorageEventResult { records: events.records, matched })))
+    }
+}
+
+fn default_limit() -> u32 {
+    50
+}

@@ -1,0 +1,581 @@
+//! Upload tracking: a producer gets a presigned URL, PUTs the file straight to object
+//! storage, and the service follows the upload `pending` -> `received` -> `validated` |
+//! `rejected`, or `expired`. Every status change is a compare-and-set on the row's status
+//! written with its `upload.*` event in one transaction, so a change happens (and is
+//! announced) exactly once, however many replicas or storage events notice the object.
+pub mod reconciler;
+pub mod validate;
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::Expr,
+};
+
+use crate::{
+    auth::Principal,
+    catalog::Pending,
+    domain::names::{ProductName, TableName},
+    error::{ApiError, FieldError},
+    events::{EventType, NewEvent},
+    idempotency::{ClaimedKey, StoredResponse},
+    metrics::Metrics,
+    storage::{ObjectInfo, Presigned, Storage, StorageError},
+    store::{Db, entities::uploads, products as q},
+};
+
+pub use uploads::Model as UploadRow;
+
+/// The actor of the events the service itself causes (an object noticed, a file checked).
+pub const SERVICE_ACTOR: &str = "daap";
+/// S3's most parts in one multipart upload.
+pub const MAX_PARTS: u64 = 10_000;
+/// S3's smallest part (all but the last).
+pub const MIN_PART: u64 = 5 * 1024 * 1024;
+/// The largest file: 5 TiB.
+pub const MAX_FILE: u64 = 5 * 1024 * 1024 * 1024 * 1024;
+
+/// Where an upload is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Pending,
+    Received,
+    Validated,
+    Rejected,
+    Expired,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [Self::Pending, Self::Received, Self::Validated, Self::Rejected, Self::Expired];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Received => "received",
+            Self::Validated => "validated",
+            Self::Rejected => "rejected",
+            Self::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    fn event(self) -> Option<EventType> {
+        match self {
+            Self::Pending => None,
+            Self::Received => Some(EventType::UploadReceived),
+            Self::Validated => Some(EventType::UploadValidated),
+            Self::Rejected => Some(EventType::UploadRejected),
+            Self::Expired => Some(EventType::UploadExpired),
+        }
+    }
+}
+
+/// The kinds of file the service can check, from the filename's extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    Csv,
+    Json,
+    Jsonl,
+    Parquet,
+}
+
+impl FileFormat {
+    pub fn of_filename(filename: &str) -> Option<FileFormat> {
+        let (_, ext) = filename.rsplit_once('.')?;
+        match ext.to_ascii_lowercase().as_str() {
+            "csv" => Some(Self::Csv),
+            "json" => Some(Self::Json),
+            "jsonl" => Some(Self::Jsonl),
+            "parquet" => Some(Self::Parquet),
+            _ => None,
+        }
+    }
+
+    pub fn ext(self) -> &'static str {
+        match self {
+            Self::Csv => "csv",
+            Self::Json => "json",
+            Self::Jsonl => "jsonl",
+            Self::Parquet => "parquet",
+        }
+    }
+
+    fn parse(s: &str) -> Option<FileFormat> {
+        [Self::Csv, Self::Json, Self::Jsonl, Self::Parquet].into_iter().find(|f| f.ext() == s)
+    }
+}
+
+/// A validated request for an upload URL.
+#[derive(Debug, Clone)]
+pub struct NewUpload {
+    pub filename: String,
+    pub format: FileFormat,
+    pub content_length: u64,
+    /// Base64 of the 16-byte MD5.
+    pub content_md5: String,
+    pub content_type: Option<String>,
+}
+
+/// How the client sends the file: one PUT, or parts.
+#[derive(Debug, Clone)]
+pub enum Transfer {
+    Single(Presigned),
+    Multipart { part_size: u64, parts: Vec<(i32, u64, Presigned)> },
+}
+
+/// The product and table an upload is for, as the latest version has them.
+#[derive(Debug, Clone)]
+struct Target {
+    domain: String,
+    deleted: bool,
+    major: i32,
+    version: String,
+    /// The table's column names; `None` when the latest version has no such table.
+    columns: Option<Vec<String>>,
+}
+
+/// Settings of uploads.
+#[derive(Debug, Clone)]
+pub struct UploadConfig {
+    pub url_ttl: Duration,
+    pub poll_interval: Duration,
+    pub multipart_threshold: u64,
+    pub part_size: u64,
+}
+
+/// The upload workflows and what they need.
+pub struct Uploads {
+    pub db: Db,
+    pub storage: Arc<Storage>,
+    pub metrics: Arc<Metrics>,
+    pub config: UploadConfig,
+}
+
+fn storage_error(err: StorageError) -> ApiError {
+    match err {
+        StorageError::Unavailable(why) => ApiError::StorageUnavailable(why),
+        refused @ StorageError::Refused { .. } => ApiError::StorageUnavailable(refused.to_string()),
+    }
+}
+
+/// Part size for a file of `length` bytes: at least `wanted`, large enough for at most 10,000 parts.
+pub fn part_size(length: u64, wanted: u64) -> u64 {
+    let least = length.div_ceil(MAX_PARTS);
+    if least <= wanted {
+        wanted.max(1)
+    } else {
+        // Whole MiB, as S3 users expect part sizes.
+        least.div_ceil(1024 * 1024) * 1024 * 1024
+    }
+}
+
+impl Uploads {
+    /// What an upload of `table` of `name` needs to know, from the read cache when no event
+    /// has committed since it was loaded (a deleted product or a changed table emits one).
+    async fn target(&self, name: &ProductName, table: &TableName) -> Result<Target, ApiError> {
+        let key = format!("upload-target:{name}:{table}");
+        if let Some(target) = self.db.reads.get::<Target>(&key) {
+            return Ok(target);
+        }
+        let epoch = self.db.reads.epoch();
+        let product = q::find_product(&self.db.conn, name.as_str(), true)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format_args!("data product `{name}`")))?;
+        let columns = match q::version_table(&self.db.conn, product.latest_version_id, table.as_str()).await? {
+            None => None,
+            Some(schema) => {
+                let columns: Vec<serde_json::Value> = serde_json::from_value(schema.columns)
+                    .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored columns: {e}")))?;
+                Some(columns.iter().filter_map(|c| c.get("name")?.as_str().map(str::to_owned)).collect())
+            }
+        };
+        let target = Target {
+            domain: product.domain,
+            deleted: product.deleted_at.is_some(),
+            major: product.version_major,
+            version: format!("v{}.{}", product.version_major, product.version_minor),
+            columns,
+        };
+        self.db.reads.put(key, epoch, target.clone());
+        Ok(target)
+    }
+
+    /// Registers an upload of `table` of the latest version of `name`, with its presigned
+    /// URL(s). `answer` renders the response to store with it for an idempotency key, if any:
+    /// then the row and the answer commit together; otherwise one INSERT suffices.
+    pub async fn create(
+        &self,
+        who: &Principal,
+        name: &ProductName,
+        table: &TableName,
+        new: NewUpload,
+        answer: impl FnOnce(&UploadRow, &Transfer) -> Option<(ClaimedKey, StoredResponse)>,
+    ) -> Result<(UploadRow, Transfer), ApiError> {
+        let target = self.target(name, table).await?;
+        if target.deleted {
+            return Err(ApiError::Conflict(format!(
+                "data product `{name}` is deleted; restore it before uploading to it"
+            )));
+        }
+        who.require_domain(&target.domain)?;
+        let Some(column_names) = target.columns else {
+            return Err(ApiError::not_found(format_args!(
+                "table `{table}` in the latest version ({}) of `{name}`",
+                target.version
+            )));
+        };
+
+        let id = uuid::Uuid::new_v4().to_string();
+        let now = Utc::now();
+        let key = format!(
+            "landing/{name}/v{}/{table}/load_timestamp={}/{id}.{}",
+            target.major,
+            now.format("%Y%m%dT%H%M%SZ"),
+            new.format.ext()
+        );
+        let ttl = self.config.url_ttl;
+        let expires_at = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(15));
+        let ct = new.content_type.as_deref();
+        let (transfer, multipart_id, part) = if new.content_length > self.config.multipart_threshold {
+            let size = part_size(new.content_length, self.config.part_size);
+            let upload_id = self.storage.create_multipart(&key, ct).await.map_err(storage_error)?;
+            let count = new.content_length.div_ceil(size);
+            let mut parts = Vec::with_capacity(count as usize);
+            for i in 0..count {
+                let len = size.min(new.content_length - i * size);
+                let number = (i + 1) as i32;
+                let url = self.storage.presign_part(&key, &upload_id, number, len, ttl).await.map_err(storage_error)?;
+                parts.push((number, len, url));
+            }
+            (Transfer::Multipart { part_size: size, parts }, Some(upload_id), Some(size as i64))
+        } else {
+            let url = self
+                .storage
+                .presign_put(&key, &new.content_md5, new.content_length, ct, ttl)
+                .await
+                .map_err(storage_error)?;
+            (Transfer::Single(url), None, None)
+        };
+
+        let row = UploadRow {
+            seq: 0,
+            id,
+            data_product: name.as_str().to_owned(),
+            version: target.version,
+            table_name: table.as_str().to_owned(),
+            columns: serde_json::json!(column_names),
+            filename: new.filename,
+            format: new.format.ext().to_owned(),
+            content_type: new.content_type,
+            content_length: new.content_length as i64,
+            content_md5: new.content_md5,
+            bucket: self.storage.bucket().to_owned(),
+            object_key: key,
+            multipart_id,
+            part_size: part,
+            status: Status::Pending.as_str().to_owned(),
+            size: None,
+            etag: None,
+            received_at: None,
+            rejection: None,
+            expires_at,
+            lease_until: None,
+            created_at: now,
+            created_by: who.sub.clone(),
+            updated_at: now,
+        };
+        let mut active: uploads::ActiveModel = row.clone().into();
+        active.seq = NotSet;
+        match answer(&row, &transfer) {
+            Some(stored) => {
+                let pending = Pending::begin(&self.db, ()).await?;
+                let inserted = active.insert(pending.txn()).await?;
+                pending.commit(Some(stored)).await?;
+                Ok((inserted, transfer))
+            }
+            None => {
+                let _writer = self.db.writer().await;
+                Ok((active.insert(&self.db.conn).await?, transfer))
+            }
+        }
+    }
+
+    /// One upload by id.
+    pub async fn get(&self, id: &str) -> Result<UploadRow, ApiError> {
+        uploads::Entity::find()
+            .filter(uploads::Column::Id.eq(id))
+            .one(&self.db.conn)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format_args!("upload `{id}`")))
+    }
+
+    /// A page of a product's uploads, newest first, and the position to continue after.
+    pub async fn list(
+        &self,
+        name: &ProductName,
+        status: Option<Status>,
+        table: Option<&TableName>,
+        before: Option<i64>,
+        limit: u64,
+    ) -> Result<(Vec<UploadRow>, Option<i64>), ApiError> {
+        q::find_product(&self.db.conn, name.as_str(), false)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format_args!("data product `{name}`")))?;
+        let mut select = uploads::Entity::find().filter(uploads::Column::DataProduct.eq(name.as_str()));
+        if let Some(s) = status {
+            select = select.filter(uploads::Column::Status.eq(s.as_str()));
+        }
+        if let Some(t) = table {
+            select = select.filter(uploads::Column::TableName.eq(t.as_str()));
+        }
+        if let Some(before) = before {
+            select = select.filter(uploads::Column::Seq.lt(before));
+        }
+        let mut rows = select.order_by_desc(uploads::Column::Seq).limit(limit + 1).all(&self.db.conn).await?;
+        let more = rows.len() as u64 > limit;
+        rows.truncate(limit as usize);
+        let next = if more { rows.last().map(|r| r.seq) } else { None };
+        Ok((rows, next))
+    }
+
+    /// Moves `row` from `from` to `to` (with `extra` changes) and appends its event, in one
+    /// transaction; `false` when another actor changed the status first.
+    async fn transition(
+        &self,
+        row: &UploadRow,
+        from: Status,
+        to: Status,
+        extra: Vec<(uploads::Column, sea_orm::Value)>,
+        data: serde_json::Value,
+    ) -> Result<bool, ApiError> {
+        let mut pending = Pending::begin(&self.db, ()).await?;
+        let mut update = uploads::Entity::update_many()
+            .col_expr(uploads::Column::Status, Expr::value(to.as_str()))
+            .col_expr(uploads::Column::UpdatedAt, Expr::value(Utc::now()));
+        for (col, value) in extra {
+            update = update.col_expr(col, Expr::value(value));
+        }
+        let done = update
+            .filter(uploads::Column::Id.eq(row.id.as_str()))
+            .filter(uploads::Column::Status.eq(from.as_str()))
+            .exec(pending.txn())
+            .await?;
+        if done.rows_affected != 1 {
+            return Ok(false);
+        }
+        if let Some(event_type) = to.event() {
+            let mut body = serde_json::json!({ "uploadId": row.id, "status": to.as_str(), "key": row.object_key });
+            if let (Some(obj), serde_json::Value::Object(more)) = (body.as_object_mut(), data) {
+                obj.extend(more);
+            }
+            pending
+                .emit(NewEvent {
+                    event_type,
+                    data_product: row.data_product.clone(),
+                    version: Some(row.version.clone()),
+                    table: Some(row.table_name.clone()),
+                    actor: SERVICE_ACTOR.to_owned(),
+                    data: body,
+                })
+                .await?;
+        }
+        pending.commit(None).await?;
+        self.metrics.upload(to.as_str());
+        Ok(true)
+    }
+
+    /// The object of a pending upload is in storage: mark it received (once).
+    pub async fn mark_received(&self, row: &UploadRow, info: &ObjectInfo) -> Result<bool, ApiError> {
+        let now = Utc::now();
+        let lease: DateTime<Utc> = now + chrono::Duration::seconds(60);
+        self.transition(
+            row,
+            Status::Pending,
+            Status::Received,
+            vec![
+                (uploads::Column::Size, Some(info.size).into()),
+                (uploads::Column::Etag, info.etag.clone().into()),
+                (uploads::Column::ReceivedAt, Some(now).into()),
+                (uploads::Column::LeaseUntil, Some(lease).into()),
+            ],
+            serde_json::json!({ "size": info.size, "etag": info.etag }),
+        )
+        .await
+    }
+
+    /// Checks the file of a received upload and marks it validated or rejected.
+    pub async fn validate(&self, row: &UploadRow) -> Result<Status, ApiError> {
+        let expected: Vec<String> = serde_json::from_value(row.columns.clone())
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored upload columns: {e}")))?;
+        let format = FileFormat::parse(&row.format)
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("stored upload format `{}`", row.format)))?;
+        let size = row.size.unwrap_or(row.content_length).max(0) as u64;
+        let outcome = if size != row.content_length as u64 {
+            Err(format!("the object has {size} bytes, but contentLength was {}", row.content_length))
+        } else {
+            validate::check(&self.storage, &row.bucket, &row.object_key, format, size, &expected)
+                .await
+                .map_err(storage_error)?
+        };
+        let (to, extra, data) = match outcome {
+            Ok(()) => (Status::Validated, vec![], serde_json::json!({})),
+            Err(reason) => (
+                Status::Rejected,
+                vec![(uploads::Column::Rejection, Some(reason.clone()).into())],
+                serde_json::json!({ "rejection": reason }),
+            ),
+        };
+        self.transition(row, Status::Received, to, extra, data).await?;
+        Ok(to)
+    }
+
+    /// The object was seen (HEAD, storage event or completed multipart): received, then checked.
+    pub async fn on_object(&self, row: &UploadRow, info: &ObjectInfo) -> Result<(), ApiError> {
+        if row.status == Status::Pending.as_str() {
+            self.mark_received(row, info).await?;
+        }
+        let fresh = self.get(&row.id).await?;
+        if fresh.status == Status::Received.as_str() {
+            self.validate(&fresh).await?;
+        }
+        Ok(())
+    }
+
+    /// A pending upload whose URL ran out without an object: expired (its parts, if any, aborted).
+    pub async fn expire(&self, row: &UploadRow, reason: &str) -> Result<bool, ApiError> {
+        if let Some(upload_id) = &row.multipart_id
+            && let Err(err) = self.storage.abort_multipart(&row.object_key, upload_id).await
+        {
+            // A multipart upload the store no longer knows is as good as aborted.
+            if let StorageError::Unavailable(_) = err {
+                return Err(storage_error(err));
+            }
+        }
+        self.transition(row, Status::Pending, Status::Expired, vec![], serde_json::json!({ "reason": reason })).await
+    }
+
+    /// Completes a pending multipart upload from its parts' ETags, then tracks the object.
+    pub async fn complete(&self, who: &Principal, id: &str, parts: Vec<(i32, String)>) -> Result<UploadRow, ApiError> {
+        let row = self.writable(who, id).await?;
+        let Some(upload_id) = row.multipart_id.clone() else {
+            return Err(ApiError::Conflict(format!(
+                "upload `{id}` is a single PUT, not a multipart upload; there is nothing to complete"
+            )));
+        };
+        if row.status != Status::Pending.as_str() {
+            return Err(ApiError::Conflict(format!("upload `{id}` is {}, not pending", row.status)));
+        }
+        if row.expires_at <= Utc::now() {
+            return Err(ApiError::Conflict(format!("upload `{id}` expired at {}", row.expires_at.to_rfc3339())));
+        }
+        let mut parts = parts;
+        parts.sort_by_key(|(n, _)| *n);
+        match self.storage.complete_multipart(&row.object_key, &upload_id, &parts).await {
+            Ok(()) => {}
+            Err(StorageError::Refused { code, message }) => {
+                return Err(ApiError::Validation(vec![FieldError::new(
+                    "/parts",
+                    format!("the object store refused the parts: {code}: {message}"),
+                )]));
+            }
+            Err(err) => return Err(storage_error(err)),
+        }
+        if let Some(info) = self.storage.head(&row.bucket, &row.object_key).await.map_err(storage_error)? {
+            self.mark_received(&row, &info).await?;
+        }
+        self.get(id).await
+    }
+
+    /// Aborts a pending multipart upload: its parts are discarded and it is marked expired.
+    pub async fn abort(&self, who: &Principal, id: &str) -> Result<(), ApiError> {
+        let row = self.writable(who, id).await?;
+        if row.multipart_id.is_none() {
+            return Err(ApiError::Conflict(format!(
+                "upload `{id}` is a single PUT; its URL cannot be revoked and expires at {}",
+                row.expires_at.to_rfc3339()
+            )));
+        }
+        if row.status != Status::Pending.as_str() {
+            return Err(ApiError::Conflict(format!("upload `{id}` is {}, not pending", row.status)));
+        }
+        if !self.expire(&row, "aborted").await? {
+            return Err(ApiError::Conflict(format!("upload `{id}` is no longer pending")));
+        }
+        Ok(())
+    }
+
+    /// The upload, when `who` may write to its product.
+    async fn writable(&self, who: &Principal, id: &str) -> Result<UploadRow, ApiError> {
+        let row = self.get(id).await?;
+        if let Some(product) = q::find_product(&self.db.conn, &row.data_product, true).await? {
+            who.require_domain(&product.domain)?;
+        }
+        Ok(row)
+    }
+
+    /// Storage notified that `key` was written in `bucket`: the upload it belongs to, if pending.
+    pub async fn by_object(&self, bucket: &str, key: &str) -> Result<Option<UploadRow>, ApiError> {
+        Ok(uploads::Entity::find()
+            .filter(uploads::Column::Bucket.eq(bucket))
+            .filter(uploads::Column::ObjectKey.eq(key))
+            .filter(uploads::Column::Status.is_in([Status::Pending.as_str(), Status::Received.as_str()]))
+            .one(&self.db.conn)
+            .await?)
+    }
+}
+
+/// URL-decodes an S3 event key (`+` is a space, `%xx` a byte).
+pub fn decode_key(raw: &str) -> Option<String> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                let hex = std::str::from_utf8(hex).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_keys_are_url_decoded() {
+        assert_eq!(decode_key("landing/a+b/x%3Dy.csv").as_deref(), Some("landing/a b/x=y.csv"));
+        assert_eq!(decode_key("bad%zz"), None);
+        assert_eq!(decode_key("cut%4"), None);
+    }
+
+    #[test]
+    fn part_sizes_keep_to_ten_thousand_parts() {
+        assert_eq!(part_size(100, 40), 40);
+        let five_tib = MAX_FILE;
+        let size = part_size(five_tib, 64 * 1024 * 1024);
+        assert!(five_tib.div_ceil(size) <= MAX_PARTS);
+        assert!(size <= 5 * 1024 * 1024 * 1024);
+    }
+
+    #[test]
+    fn formats_come_from_the_extension() {
+        assert_eq!(FileFormat::of_filename("a.CSV"), Some(FileFormat::Csv));
+        assert_eq!(FileFormat::of_filename("a.jsonl"), Some(FileFormat::Jsonl));
+        assert_eq!(FileFormat::of_filename("a.parquet"), Some(FileFormat::Parquet));
+        assert_eq!(FileFormat::of_filename("a.txt"), None);
+        assert_eq!(FileFormat::of_filename("csv"), None);
+    }
+}

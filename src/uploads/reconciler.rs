@@ -1,0 +1,110 @@
+//! The reconciler notices uploads without bucket notifications: every poll interval it
+//! leases the `pending` and `received` rows no other replica holds (`FOR UPDATE SKIP
+//! LOCKED` on PostgreSQL; SQLite has one writer, so a plain update under the writer lock),
+//! HEADs pending objects, checks received files and expires uploads whose URL ran out. A
+//! lease lasts half a poll interval, so each row is looked at about once per interval
+//! across all replicas, and a replica that dies mid-batch only delays its rows.
+use std::{sync::Arc, time::Duration};
+
+use chrono::Utc;
+use sea_orm::{DbBackend, EntityTrait, Statement};
+use tokio::{sync::watch, task::JoinSet};
+
+use super::{Status, UploadRow, Uploads};
+use crate::store::entities::uploads;
+
+/// Rows leased at once.
+const BATCH: u64 = 500;
+/// Objects checked at once.
+const CONCURRENCY: usize = 32;
+
+/// Runs the reconciler every `every` until `stop` turns true.
+pub fn spawn(uploads: Arc<Uploads>, every: Duration, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+            if let Err(err) = run_once(&uploads, every).await {
+                tracing::warn!(error = %err, "upload reconciler pass failed; retrying next interval");
+            }
+        }
+    })
+}
+
+/// One pass: lease and handle rows until none is due (or an interval has gone by).
+pub async fn run_once(uploads: &Arc<Uploads>, every: Duration) -> anyhow::Result<usize> {
+    let started = std::time::Instant::now();
+    let mut handled = 0;
+    loop {
+        let batch = lease(uploads, every).await?;
+        if batch.is_empty() {
+            return Ok(handled);
+        }
+        handled += batch.len();
+        let mut tasks = JoinSet::new();
+        for row in batch {
+            if tasks.len() >= CONCURRENCY {
+                tasks.join_next().await;
+            }
+            let uploads = uploads.clone();
+            tasks.spawn(async move {
+                if let Err(err) = handle(&uploads, &row).await {
+                    tracing::warn!(upload = %row.id, error = %err, "cannot reconcile an upload");
+                }
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+        if started.elapsed() >= every {
+            return Ok(handled);
+        }
+    }
+}
+
+async fn handle(uploads: &Uploads, row: &UploadRow) -> Result<(), crate::error::ApiError> {
+    match Status::parse(&row.status) {
+        Some(Status::Pending) => match uploads.storage.head(&row.bucket, &row.object_key).await {
+            Ok(Some(info)) => uploads.on_object(row, &info).await,
+            Ok(None) if row.expires_at <= Utc::now() => {
+                uploads.expire(row, "no object arrived before expiresAt").await.map(drop)
+            }
+            Ok(None) => Ok(()),
+            Err(err) => Err(crate::error::ApiError::StorageUnavailable(err.to_string())),
+        },
+        Some(Status::Received) => uploads.validate(row).await.map(drop),
+        _ => Ok(()),
+    }
+}
+
+/// Leases up to `BATCH` due rows for half a poll interval (at least a second).
+async fn lease(uploads: &Uploads, every: Duration) -> Result<Vec<UploadRow>, sea_orm::DbErr> {
+    let now = Utc::now();
+    let hold =
+        chrono::Duration::from_std((every / 2).max(Duration::from_secs(1))).unwrap_or(chrono::Duration::seconds(5));
+    let until = now + hold;
+    let db = &uploads.db;
+    let backend = db.backend();
+    let sql = match backend {
+        DbBackend::Postgres => format!(
+            "UPDATE uploads SET lease_until = $1 WHERE seq IN (SELECT seq FROM uploads \
+             WHERE status IN ('pending', 'received') AND (lease_until IS NULL OR lease_until <= $2) \
+             ORDER BY seq LIMIT {BATCH} FOR UPDATE SKIP LOCKED) RETURNING *"
+        ),
+        _ => format!(
+            "UPDATE uploads SET lease_until = ? WHERE seq IN (SELECT seq FROM uploads \
+             WHERE status IN ('pending', 'received') AND (lease_until IS NULL OR lease_until <= ?) \
+             ORDER BY seq LIMIT {BATCH}) RETURNING *"
+        ),
+    };
+    let _writer = db.writer().await;
+    uploads::Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(backend, sql, [until.into(), now.into()]))
+        .all(&db.conn)
+        .await
+}
