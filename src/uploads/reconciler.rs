@@ -3,7 +3,9 @@
 //! LOCKED` on PostgreSQL; SQLite has one writer, so a plain update under the writer lock),
 //! HEADs pending objects, checks received files and expires uploads whose URL ran out. A
 //! lease lasts half a poll interval, so each row is looked at about once per interval
-//! across all replicas, and a replica that dies mid-batch only delays its rows.
+//! across all replicas, and a replica that dies mid-batch only delays its rows. Rows are
+//! taken least recently checked first (never checked before all), so a long backlog of
+//! URLs nobody used cannot starve newer uploads when a pass runs out of time.
 use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
@@ -94,12 +96,12 @@ async fn lease(uploads: &Uploads, every: Duration) -> Result<Vec<UploadRow>, sea
         DbBackend::Postgres => format!(
             "UPDATE uploads SET lease_until = $1 WHERE seq IN (SELECT seq FROM uploads \
              WHERE status IN ('pending', 'received') AND (lease_until IS NULL OR lease_until <= $2) \
-             ORDER BY seq LIMIT {BATCH} FOR UPDATE SKIP LOCKED) RETURNING *"
+             ORDER BY lease_until IS NOT NULL, lease_until, seq LIMIT {BATCH} FOR UPDATE SKIP LOCKED) RETURNING *"
         ),
         _ => format!(
             "UPDATE uploads SET lease_until = ? WHERE seq IN (SELECT seq FROM uploads \
              WHERE status IN ('pending', 'received') AND (lease_until IS NULL OR lease_until <= ?) \
-             ORDER BY seq LIMIT {BATCH}) RETURNING *"
+             ORDER BY lease_until IS NOT NULL, lease_until, seq LIMIT {BATCH}) RETURNING *"
         ),
     };
     let _writer = db.writer().await;
