@@ -53,6 +53,15 @@ async fn stats_count_what_is_live(app: TestApp) {
     assert_eq!(events, 9, "{feed}");
     assert_eq!(s["events"], json!(events));
 
+    // An upload waiting for its file is pending.
+    let upload = json!({"filename": "a.csv", "contentLength": 10, "contentMd5": "1B2M2Y8AsgTpgAmY7PhCfg=="});
+    expect(app.post_json("/v1/data-products/prisons/schemas/a/uploads", &upload).await, 201).await;
+    let s = stats(&app).await;
+    assert_eq!(
+        s["uploads"]["byStatus"],
+        json!({"pending": 1, "received": 0, "validated": 0, "rejected": 0, "expired": 0})
+    );
+
     // Restoring brings it back into every count.
     expect(app.post("/v1/data-products/gone/restore").await, 200).await;
     let s = stats(&app).await;

@@ -224,6 +224,19 @@ async fn metric(app: &TestApp, outcome: &str) -> u64 {
         .expect("a count")
 }
 
+/// The delivery log once it has `n` entries: an attempt is recorded just after the receiver
+/// has answered, so the receiver can see a delivery a moment before the log does.
+async fn deliveries_once_recorded(app: &TestApp, id: &str, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = deliveries(app, id).await;
+        if log.len() >= n || Instant::now() >= deadline {
+            return log;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn deliveries(app: &TestApp, id: &str) -> Vec<Value> {
     let body = expect(app.get(&format!("/v1/webhooks/{id}/deliveries?limit=200")).await, 200).await.body;
     body["items"].as_array().expect("items").clone()
@@ -271,7 +284,7 @@ async fn deliveries_are_signed_and_arrive_once_each_in_feed_order(app: TestApp) 
     }
     assert!(accepted.iter().all(|r| !r.body.contains("before_sub")));
 
-    let log = deliveries(&app, id).await;
+    let log = deliveries_once_recorded(&app, id, expected.len()).await;
     assert_eq!(log.len(), expected.len());
     for d in &log {
         assert_eq!(d["outcome"], "succeeded", "{d}");
@@ -315,7 +328,7 @@ async fn a_receiver_answering_500_for_a_while_loses_nothing(app: TestApp) {
         verify(sub["secret"].as_str().unwrap(), r);
     }
     // Every attempt is in the log.
-    let mut log = deliveries(&app, id).await;
+    let mut log = deliveries_once_recorded(&app, id, 7).await;
     log.reverse();
     let attempts: Vec<(String, u64, String)> = log
         .iter()
