@@ -9,6 +9,7 @@ generated to break the schema are left as drawn.
   small space, so every schema-valid request gets a key of its own.
 - Tag keys match ^[a-z0-9_.-]{1,64}$; OpenAPI 3.0 has no `propertyNames`.
 - PUT /v1/data-products/{name} may repeat the name only if it equals the one in the path.
+- POST /v1/uploads/{id}/complete lists each part number once.
 """
 import re
 import uuid
@@ -36,3 +37,8 @@ def before_call(ctx, case, **kwargs):
         }
     if case.method.upper() == "PUT" and case.path == "/v1/data-products/{name}" and "name" in body:
         body["name"] = (case.path_parameters or {}).get("name")
+    parts = body.get("parts")
+    if case.path == "/v1/uploads/{id}/complete" and isinstance(parts, list):
+        for number, part in enumerate(parts, start=1):
+            if isinstance(part, dict):
+                part["partNumber"] = number

@@ -634,6 +634,9 @@ impl FromJsonBody for StorageEvents {
         let mut created = Vec::new();
         for (i, record) in records.iter().enumerate() {
             let at = format!("/Records/{i}");
+            if !record_shape_is_valid(record, &at, errors) {
+                continue;
+            }
             let name = record.get("eventName").and_then(Value::as_str).unwrap_or_default();
             if !name.contains("ObjectCreated:") {
                 continue;
@@ -653,4 +656,33 @@ impl FromJsonBody for StorageEvents {
         }
         Some(StorageEvents { records: records.len() as u32, created })
     }
+}
+
+/// Whether the members of an S3 event record that daap reads have the types S3 gives them
+/// (each may be absent); a record of the wrong shape is refused, whatever its event type.
+fn record_shape_is_valid(record: &Value, at: &str, errors: &mut Errors) -> bool {
+    let before = errors.0.len();
+    if !record.is_object() {
+        errors.add(at, "must be an event record object");
+        return false;
+    }
+    type Check = (&'static str, fn(&Value) -> bool, &'static str);
+    let checks: [Check; 7] = [
+        ("/eventName", Value::is_string, "must be a string"),
+        ("/s3", Value::is_object, "must be an object"),
+        ("/s3/bucket", Value::is_object, "must be an object"),
+        ("/s3/bucket/name", Value::is_string, "must be a string"),
+        ("/s3/object", Value::is_object, "must be an object"),
+        ("/s3/object/key", Value::is_string, "must be a string"),
+        ("/s3/object/size", Value::is_i64, "must be an integer"),
+    ];
+    for (pointer, ok, message) in checks {
+        if record.pointer(pointer).is_some_and(|v| !ok(v)) {
+            errors.add(format!("{at}{pointer}"), message);
+        }
+    }
+    if record.pointer("/s3/object/eTag").is_some_and(|v| !v.is_string()) {
+        errors.add(format!("{at}/s3/object/eTag"), "must be a string");
+    }
+    errors.0.len() == before
 }

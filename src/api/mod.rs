@@ -169,6 +169,10 @@ fn declare_scopes(doc: &mut serde_yaml::Value) {
     }
 }
 
+/// An upload id: a UUID in its hyphenated form. The handler parses it for real, so the
+/// problem names the id.
+const UUID_PATTERN: &str = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+
 /// The generated document with what poem-openapi cannot declare: closed request bodies
 /// (`CLOSED_SCHEMAS`), tag key and value rules, the public ID pattern and the scope each
 /// operation needs. Mappings keep their order.
@@ -205,11 +209,18 @@ fn document() -> serde_yaml::Value {
             items.insert("pattern".into(), "^[a-z][a-z0-9_]{1,62}$".into());
         }
     }
-    let resolve = doc.get_mut("paths").and_then(|p| p.get_mut("/v1/resolve/{id}")).and_then(|o| o.get_mut("get"));
-    if let Some(Value::Sequence(params)) = resolve.and_then(|o| o.get_mut("parameters")) {
-        for param in params.iter_mut().filter(|p| p.get("name").and_then(Value::as_str) == Some("id")) {
-            if let Some(Value::Mapping(schema)) = param.get_mut("schema") {
-                schema.insert("pattern".into(), PUBLIC_ID_PATTERN.into());
+    for (path, pattern) in [
+        ("/v1/resolve/{id}", PUBLIC_ID_PATTERN),
+        ("/v1/uploads/{id}", UUID_PATTERN),
+        ("/v1/uploads/{id}/complete", UUID_PATTERN),
+    ] {
+        let Some(Value::Mapping(operations)) = doc.get_mut("paths").and_then(|p| p.get_mut(path)) else { continue };
+        for (_, operation) in operations.iter_mut() {
+            let Some(Value::Sequence(params)) = operation.get_mut("parameters") else { continue };
+            for param in params.iter_mut().filter(|p| p.get("name").and_then(Value::as_str) == Some("id")) {
+                if let Some(Value::Mapping(schema)) = param.get_mut("schema") {
+                    schema.insert("pattern".into(), pattern.into());
+                }
             }
         }
     }

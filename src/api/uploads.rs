@@ -64,13 +64,21 @@ impl From<UploadStatusDto> for Status {
 #[oai(rename_all = "camelCase")]
 pub struct UploadCreate {
     /// The file's name; it must end in `.csv`, `.json`, `.jsonl` or `.parquet` (1..=1024 characters).
+    #[oai(validator(
+        min_length = 5,
+        max_length = 1024,
+        pattern = r"\.([Cc][Ss][Vv]|[Jj][Ss][Oo][Nn]|[Jj][Ss][Oo][Nn][Ll]|[Pp][Aa][Rr][Qq][Uu][Ee][Tt])$"
+    ))]
     pub filename: String,
     /// The file's size in bytes, 1..=5 TiB; signed into the URL.
+    #[oai(validator(minimum(value = "1"), maximum(value = "5497558138880")))]
     pub content_length: u64,
     /// Base64 of the file's 16-byte MD5 digest (24 characters); signed into the URL, so the
     /// store refuses any other body. Unused for multipart uploads (parts carry no MD5).
+    #[oai(validator(pattern = r"^[A-Za-z0-9+/]{21}[AQgw]==$"))]
     pub content_md5: String,
     /// The `Content-Type` the PUT will send (signed into the URL when given).
+    #[oai(validator(max_length = 255, pattern = r"^[ -~]+$"))]
     pub content_type: Option<String>,
 }
 
@@ -214,9 +222,11 @@ pub struct UploadPage {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct CompletedPartDto {
-    /// 1..=10000.
+    /// 1..=10000, each number once.
+    #[oai(validator(minimum(value = "1"), maximum(value = "10000")))]
     pub part_number: i32,
     /// The `ETag` header the store answered the part's PUT with (quotes optional).
+    #[oai(validator(min_length = 1, max_length = 128))]
     pub etag: String,
 }
 
@@ -225,21 +235,23 @@ pub struct CompletedPartDto {
 #[oai(rename_all = "camelCase")]
 pub struct UploadComplete {
     /// Every part, each number once (1..=10,000 parts).
+    #[oai(validator(min_items = 1, max_items = 10000))]
     pub parts: Vec<CompletedPartDto>,
 }
 
 /// The bucket of an S3 event record.
 #[derive(Debug, Clone, Object)]
 pub struct StorageEventBucket {
-    /// The bucket's name.
-    pub name: String,
+    /// The bucket's name (required in an `ObjectCreated:*` record).
+    pub name: Option<String>,
 }
 
 /// The object of an S3 event record; `key` URL-encoded as S3 sends it.
 #[derive(Debug, Clone, Object)]
 pub struct StorageEventObject {
-    /// The object's key, URL-encoded (`+` for a space, `%xx` for a byte).
-    pub key: String,
+    /// The object's key, URL-encoded (`+` for a space, `%xx` for a byte); required in an
+    /// `ObjectCreated:*` record.
+    pub key: Option<String>,
     /// The object's size (informative: the service HEADs the object).
     pub size: Option<i64>,
     /// The object's ETag (informative).
@@ -251,19 +263,21 @@ pub struct StorageEventObject {
 #[derive(Debug, Clone, Object)]
 pub struct StorageEventS3 {
     /// Where the object is.
-    pub bucket: StorageEventBucket,
+    pub bucket: Option<StorageEventBucket>,
     /// The object.
-    pub object: StorageEventObject,
+    pub object: Option<StorageEventObject>,
 }
 
-/// One S3 event notification record; other members are accepted and ignored.
+/// One S3 event notification record; other members are accepted and ignored, and so are
+/// records of other event types, whatever their shape. An `ObjectCreated:*` record without
+/// `s3.bucket.name` or `s3.object.key` is refused with 422.
 #[derive(Debug, Clone, Object)]
 pub struct StorageEventRecord {
     /// Only `ObjectCreated:*` (also `s3:ObjectCreated:*`) records are acted on.
     #[oai(rename = "eventName")]
-    pub event_name: String,
-    /// The bucket and object.
-    pub s3: StorageEventS3,
+    pub event_name: Option<String>,
+    /// The bucket and object (required in an `ObjectCreated:*` record).
+    pub s3: Option<StorageEventS3>,
 }
 
 /// An S3 event notification (`{ "Records": [...] }`), as S3, SNS/SQS relays, MinIO or Ceph
@@ -336,7 +350,11 @@ pub enum StorageEventsResponse {
 }
 
 fn upload_id(raw: &str) -> Result<String, ApiError> {
-    uuid::Uuid::parse_str(raw)
+    // Only the hyphenated form the service hands out (`Uuid` would also take others).
+    (raw.len() == 36)
+        .then(|| uuid::Uuid::parse_str(raw).ok())
+        .flatten()
+        .ok_or(())
         .map(|u| u.to_string())
         .map_err(|_| ApiError::MalformedRequest(format!("bad upload id `{raw}`: an upload id is a UUID")))
 }
