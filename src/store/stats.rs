@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
     sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement},
 };
 
-use super::entities::{data_product_versions as versions, data_products as products, events, table_schemas as tables};
+use super::entities::{data_product_versions as versions, data_products as products, events};
 
 /// Lifecycle statuses, each reported even when no product has it.
 const PRODUCT_STATUSES: [&str; 4] = ["draft", "published", "deprecated", "retired"];
@@ -29,37 +29,45 @@ pub struct Stats {
 /// The figures, read in one transaction.
 pub async fn read(db: &DatabaseConnection) -> Result<Stats, DbErr> {
     let txn = db.begin().await?;
-    let by = |column: products::Column| {
-        products::Entity::find()
-            .select_only()
-            .column(column)
-            .column_as(Expr::col(products::Column::Id).count(), "n")
-            .filter(Expr::col(products::Column::DeletedAt).is_null())
-            .group_by(column)
-            .into_tuple::<(String, i64)>()
+    // One scan of the live products gives the counts by domain and status, and their tables
+    // (each product row carries its latest version's table names).
+    let table_count = match txn.get_database_backend() {
+        DbBackend::Postgres => "SUM(jsonb_array_length(table_names))",
+        _ => "SUM(json_array_length(table_names))",
     };
-    let products_by_domain: BTreeMap<String, i64> = by(products::Column::Domain).all(&txn).await?.into_iter().collect();
+    let groups: Vec<(String, String, i64, i64)> = products::Entity::find()
+        .select_only()
+        .column(products::Column::Domain)
+        .column(products::Column::Status)
+        .column_as(Expr::col(products::Column::Id).count(), "n")
+        .column_as(Expr::cust(table_count), "tables")
+        .filter(Expr::col(products::Column::DeletedAt).is_null())
+        .group_by(products::Column::Domain)
+        .group_by(products::Column::Status)
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    let mut products_by_domain: BTreeMap<String, i64> = BTreeMap::new();
     let mut products_by_status: BTreeMap<String, i64> = PRODUCT_STATUSES.iter().map(|s| ((*s).to_owned(), 0)).collect();
-    products_by_status.extend(by(products::Column::Status).all(&txn).await?);
+    let mut tables = 0;
+    for (domain, status, n, in_tables) in groups {
+        *products_by_domain.entry(domain).or_default() += n;
+        *products_by_status.entry(status).or_default() += n;
+        tables += in_tables;
+    }
 
-    let live = |query: &mut SelectStatement, join_on: Expr| {
-        query
-            .inner_join(products::Entity, join_on)
-            .and_where(Expr::col((products::Entity, products::Column::DeletedAt)).is_null());
-    };
-    let mut version_count = Query::select();
-    version_count.expr(Expr::col((versions::Entity, versions::Column::Id)).count()).from(versions::Entity);
-    live(
-        &mut version_count,
-        Expr::col((versions::Entity, versions::Column::ProductId)).equals((products::Entity, products::Column::Id)),
-    );
-    let mut table_count = Query::select();
-    table_count.expr(Expr::col((tables::Entity, tables::Column::Id)).count()).from(tables::Entity);
-    live(
-        &mut table_count,
-        Expr::col((tables::Entity, tables::Column::VersionId))
-            .equals((products::Entity, products::Column::LatestVersionId)),
-    );
+    // Every version, less those of deleted products (few, found through the product index).
+    let mut all_versions = Query::select();
+    all_versions.expr(Expr::col(versions::Column::Id).count()).from(versions::Entity);
+    let mut deleted_versions = Query::select();
+    deleted_versions
+        .expr(Expr::col((versions::Entity, versions::Column::Id)).count())
+        .from(versions::Entity)
+        .inner_join(
+            products::Entity,
+            Expr::col((versions::Entity, versions::Column::ProductId)).equals((products::Entity, products::Column::Id)),
+        )
+        .and_where(Expr::col((products::Entity, products::Column::DeletedAt)).is_not_null());
     let mut event_count = Query::select();
     event_count.expr(Expr::col(events::Column::Seq).count()).from(events::Entity);
 
@@ -77,8 +85,8 @@ pub async fn read(db: &DatabaseConnection) -> Result<Stats, DbErr> {
         products: products_by_domain.values().sum(),
         products_by_domain,
         products_by_status,
-        versions: count(&txn, &version_count).await?,
-        tables: count(&txn, &table_count).await?,
+        versions: count(&txn, &all_versions).await? - count(&txn, &deleted_versions).await?,
+        tables,
         uploads_by_status,
         events: count(&txn, &event_count).await?,
     };
