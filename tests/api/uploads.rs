@@ -182,6 +182,24 @@ async fn storage_event_marks_upload_received_then_validated(app: TestApp) {
     let again = expect(app.post_json("/v1/storage-events", &sns).await, 200).await.body;
     assert_eq!(again, json!({ "records": 3, "matched": 0 }));
     assert_eq!(upload_events(&app, &id).await, vec!["upload.received", "upload.validated"]);
+
+    // A record of the wrong shape is refused with the member named, whatever its type.
+    let malformed = json!({ "Records": [
+        { "eventName": "ObjectRemoved:Delete", "s3": { "bucket": { "name": "daap-landing" }, "object": [] } },
+        { "eventName": "ObjectCreated:Put", "s3": { "bucket": { "name": "daap-landing" } } },
+        "not a record"
+    ]});
+    let problem = crate::helpers::assert_problem(
+        app.post_json("/v1/storage-events", &malformed).await,
+        422,
+        "/problems/validation",
+    )
+    .await;
+    assert_eq!(
+        crate::helpers::error_fields(&problem),
+        vec!["/Records/0/s3/object", "/Records/1/s3/object/key", "/Records/2"],
+        "{problem}"
+    );
 }
 
 async fn store_refuses_other_bodies_and_urls_and_the_upload_expires(app: TestApp) {
