@@ -34,7 +34,8 @@
 //!   `DAAP_S3_ACCESS_KEY_ID` and `DAAP_S3_SECRET_ACCESS_KEY` are set (S3-compatible stores).
 //! - `DAAP_EMBEDDED_S3` (`auto`): `auto` runs the embedded store when `DAAP_S3_ENDPOINT` is unset and
 //!   `DAAP_S3_BUCKET` is unset too; `true` always; `false` never (AWS S3).
-//! - `DAAP_EMBEDDED_S3_LISTEN` (`127.0.0.1:0`): the embedded store's address (port 0: a free port).
+//! - `DAAP_EMBEDDED_S3_LISTEN` (`127.0.0.1:0`): the embedded store's address (port 0: the previous
+//!   start's port, kept in the data directory, or a free one when that is busy).
 //! - `DAAP_UPLOAD_URL_TTL` (`15m`), `DAAP_UPLOAD_POLL_INTERVAL` (`10s`): presigned URL lifetime and
 //!   how often the reconciler checks pending uploads.
 //! - `DAAP_MULTIPART_THRESHOLD` (`5368709120`, 5 GiB), `DAAP_MULTIPART_PART_SIZE` (`67108864`, 64 MiB):
@@ -166,7 +167,7 @@ pub struct Settings {
     /// Run the embedded S3-compatible store: `auto` (when neither endpoint nor bucket is set), `true`, `false`.
     #[arg(long, env = "DAAP_EMBEDDED_S3", value_enum, default_value_t = EmbeddedS3::Auto)]
     pub embedded_s3: EmbeddedS3,
-    /// Address of the embedded store (port 0: a free port).
+    /// Address of the embedded store (port 0: the previous start's port when free, else a free one).
     #[arg(long, env = "DAAP_EMBEDDED_S3_LISTEN", default_value = "127.0.0.1:0")]
     pub embedded_s3_listen: SocketAddr,
     /// How long a presigned upload URL is valid.

@@ -39,6 +39,33 @@ pub struct EmbeddedStore {
     stop: watch::Sender<bool>,
 }
 
+/// Binds `listen`. With port 0, the port of the previous start (kept in `<data dir>/s3-port`)
+/// is tried first, so upload URLs handed out before a restart keep working; a new free port is
+/// taken (and remembered) only when that one is busy.
+async fn bind_remembered(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    let bind = |addr: SocketAddr| async move {
+        tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding the embedded store to {addr}"))
+    };
+    if listen.port() != 0 {
+        return bind(listen).await;
+    }
+    let file = data_dir.join("s3-port");
+    let previous = std::fs::read_to_string(&file).ok().and_then(|s| s.trim().parse::<u16>().ok()).filter(|p| *p != 0);
+    if let Some(port) = previous {
+        match bind(SocketAddr::new(listen.ip(), port)).await {
+            Ok(listener) => return Ok(listener),
+            Err(_) => tracing::warn!(
+                port,
+                "the embedded store's previous port is busy: upload URLs made before this start will not work"
+            ),
+        }
+    }
+    let listener = bind(listen).await?;
+    let port = listener.local_addr()?.port();
+    std::fs::write(&file, port.to_string()).with_context(|| format!("writing {}", file.display()))?;
+    Ok(listener)
+}
+
 impl EmbeddedStore {
     /// Creates the bucket directory and serves the store on `listen`.
     pub async fn start(data_dir: &Path, bucket: &str, listen: SocketAddr) -> anyhow::Result<EmbeddedStore> {
@@ -51,7 +78,7 @@ impl EmbeddedStore {
             builder.set_auth(SimpleAuth::from_single(access_key.clone(), secret_key.clone()));
             builder.build()
         };
-        let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+        let listener = bind_remembered(data_dir, listen).await?;
         let addr = listener.local_addr()?;
         let (stop, mut stopped) = watch::channel(false);
         tokio::spawn(async move {
@@ -250,5 +277,31 @@ impl S3 for Checked {
         req: S3Request<GetBucketLocationInput>,
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
         self.0.get_bucket_location(req).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_restarted_store_serves_on_its_previous_port() {
+        let dir = tempfile::tempdir().unwrap();
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        let first = EmbeddedStore::start(dir.path(), "landing", any).await.unwrap();
+        first.stop();
+        // The stopped store lets its listener go as soon as its task sees the stop.
+        let port: SocketAddr = first.endpoint.trim_start_matches("http://").parse().unwrap();
+        for _ in 0..100 {
+            if std::net::TcpListener::bind(port).is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let second = EmbeddedStore::start(dir.path(), "landing", any).await.unwrap();
+        assert_eq!(second.endpoint, first.endpoint, "the restarted store did not get its port back");
+        // While that port is busy, another start in the same directory takes a new one.
+        let third = EmbeddedStore::start(dir.path(), "landing", any).await.unwrap();
+        assert_ne!(third.endpoint, first.endpoint);
     }
 }
