@@ -5,6 +5,8 @@
 //! - `DAAP_MIGRATE_ON_START` (`true`): apply pending migrations at start-up.
 //! - `DAAP_DB_MAX_CONNECTIONS` (`20`): connection pool size.
 //! - `DAAP_MAX_BODY_BYTES` (`1048576`): larger request bodies get 413.
+//! - `DAAP_BODY_TIMEOUT` (`10s`): a request body not fully received by then gets 408.
+//! - `DAAP_MAX_INFLIGHT_BODIES` (`64`): request bodies read at once; more get 503 with `Retry-After`.
 //! - `DAAP_IDEMPOTENCY_TTL` (`24h`): how long an `Idempotency-Key` and its answer are kept.
 //! - `DAAP_SHUTDOWN_GRACE` (`30s`): how long in-flight requests may finish after SIGTERM.
 //! - `DAAP_JWT_SECRET` (unset): HS256 secret for bearer tokens.
@@ -14,8 +16,14 @@
 //!   `DAAP_JWKS_MIN_REFRESH_INTERVAL` (`30s`).
 //! - `DAAP_JWT_ISSUER`, `DAAP_JWT_AUDIENCE` (unset): required `iss` / `aud` when set.
 //!   With no key source set, a random HS256 secret is kept in `<data dir>/jwt-secret` and an
-//!   admin token valid 24 h is printed at start-up.
+//!   admin token valid 24 h is printed at start-up; refused when `KUBERNETES_SERVICE_HOST` is
+//!   set (in a Kubernetes pod) or `DAAP_ENV=production`, unless `DAAP_ALLOW_ZERO_SETUP_AUTH`
+//!   (`false`) is `true`.
+//! - `DAAP_ENV` (unset): `production` refuses zero-setup authentication.
 //! - `DAAP_RATE_LIMIT_PER_SECOND` (`200`), `DAAP_RATE_LIMIT_BURST` (`400`): per principal; 0 turns it off.
+//! - `DAAP_UNAUTH_RATE_LIMIT_PER_SECOND` (`20`), `DAAP_UNAUTH_RATE_LIMIT_BURST` (`100`): failed
+//!   authentications per client address; once spent, that address's requests with a token not
+//!   verified before get 429 without a signature check. 0 turns it off.
 //! - `DAAP_REQUEST_TIMEOUT` (`60s`): a request still running then is answered 503.
 //! - `DAAP_CORS_ORIGINS` (unset: no CORS): comma-separated origins allowed to call the API
 //!   from a browser, or `*`.
@@ -86,6 +94,12 @@ pub struct Settings {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "DAAP_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// How long a client may take to send a request body before it gets 408.
+    #[arg(long, env = "DAAP_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub body_timeout: Duration,
+    /// Request bodies read at once; a request beyond that gets 503 with `Retry-After`.
+    #[arg(long, env = "DAAP_MAX_INFLIGHT_BODIES", default_value_t = 64)]
+    pub max_inflight_bodies: usize,
     /// How long an `Idempotency-Key` and its stored answer are kept.
     #[arg(long, env = "DAAP_IDEMPOTENCY_TTL", default_value = "24h", value_parser = parse_duration)]
     pub idempotency_ttl: Duration,
@@ -95,6 +109,12 @@ pub struct Settings {
     /// Requests a principal may make in one burst.
     #[arg(long, env = "DAAP_RATE_LIMIT_BURST", default_value_t = 400)]
     pub rate_limit_burst: u32,
+    /// Failed authentications a second per client address on average (0: no limit).
+    #[arg(long, env = "DAAP_UNAUTH_RATE_LIMIT_PER_SECOND", default_value_t = 20)]
+    pub unauth_rate_limit_per_second: u32,
+    /// Failed authentications a client address may make in one burst.
+    #[arg(long, env = "DAAP_UNAUTH_RATE_LIMIT_BURST", default_value_t = 100)]
+    pub unauth_rate_limit_burst: u32,
     /// Longest time a request may run (long-polls wait at most 30 s).
     #[arg(long, env = "DAAP_REQUEST_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub request_timeout: Duration,
@@ -122,6 +142,15 @@ pub struct Settings {
     /// Required `aud` claim.
     #[arg(long, env = "DAAP_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
+    /// `production` refuses zero-setup authentication (no key configured).
+    #[arg(long, env = "DAAP_ENV")]
+    pub env: Option<String>,
+    /// Allow zero-setup authentication in Kubernetes or with `DAAP_ENV=production`.
+    #[arg(long, env = "DAAP_ALLOW_ZERO_SETUP_AUTH", default_value_t = false, action = clap::ArgAction::Set)]
+    pub allow_zero_setup_auth: bool,
+    /// Set by Kubernetes in every pod: its presence means the server runs in a cluster.
+    #[arg(long, env = "KUBERNETES_SERVICE_HOST", hide = true)]
+    pub kubernetes_service_host: Option<String>,
     /// Grace period for in-flight requests at shutdown (`90s`, `15m`, `24h`; a bare number is seconds).
     #[arg(long, env = "DAAP_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
@@ -200,11 +229,18 @@ impl Settings {
             migrate_on_start: true,
             db_max_connections: 10,
             max_body_bytes: 1024 * 1024,
+            body_timeout: Duration::from_secs(10),
+            max_inflight_bodies: 64,
             idempotency_ttl: Duration::from_secs(24 * 3600),
             request_timeout: Duration::from_secs(60),
             cors_origins: Vec::new(),
             rate_limit_per_second: 200,
             rate_limit_burst: 400,
+            unauth_rate_limit_per_second: 20,
+            unauth_rate_limit_burst: 100,
+            env: None,
+            allow_zero_setup_auth: false,
+            kubernetes_service_host: None,
             jwt_secret: None,
             jwt_public_key: None,
             jwks_url: None,
@@ -255,6 +291,23 @@ impl Settings {
 
     /// The token settings; without any key, the zero-setup secret under the data directory.
     pub fn auth(&self) -> anyhow::Result<crate::auth::AuthSettings> {
+        if self.zero_setup_auth() && !self.allow_zero_setup_auth {
+            let deployed = if self.kubernetes_service_host.as_deref().is_some_and(|h| !h.is_empty()) {
+                Some("it runs in Kubernetes (KUBERNETES_SERVICE_HOST is set)")
+            } else if self.env.as_deref().is_some_and(|e| e.trim().eq_ignore_ascii_case("production")) {
+                Some("DAAP_ENV is production")
+            } else {
+                None
+            };
+            if let Some(why) = deployed {
+                anyhow::bail!(
+                    "no token key is configured and {why}: zero-setup authentication (a secret made by \
+                     this process and an admin token in its log) is for local development only. Set \
+                     DAAP_JWKS_URL, DAAP_JWT_PUBLIC_KEY or DAAP_JWT_SECRET, or DAAP_ALLOW_ZERO_SETUP_AUTH=true \
+                     to run it anyway"
+                );
+            }
+        }
         let secret = match &self.jwt_secret {
             None if self.zero_setup_auth() => Some(crate::auth::local_secret(&self.data_dir)?),
             secret => secret.clone(),
@@ -282,6 +335,40 @@ impl Settings {
     /// True when no key is configured and the zero-setup secret is used.
     pub fn zero_setup_auth(&self) -> bool {
         self.jwt_secret.is_none() && self.jwt_public_key.is_none() && self.jwks_url.is_none()
+    }
+}
+
+/// Creates `dir` (and missing parents) readable by this user only (mode 0700 on Unix): it
+/// holds the database, the zero-setup secret and uploaded objects. An existing directory is
+/// left as it is.
+pub fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).with_context(|| format!("creating the data directory {}", dir.display()))
+}
+
+/// Creates the SQLite database file `path` with mode 0600 when it does not exist yet, so the
+/// database (webhook secrets, stored answers) is never readable by others, not even briefly.
+/// SQLite gives its `-wal` and `-shm` files the database file's mode.
+pub fn create_private_file(path: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
     }
 }
 

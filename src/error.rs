@@ -35,6 +35,7 @@ pub enum ProblemType {
     Conflict,
     IdempotencyRequestInProgress,
     PreconditionFailed,
+    RequestTimeout,
     PayloadTooLarge,
     UnsupportedMediaType,
     Validation,
@@ -46,7 +47,7 @@ pub enum ProblemType {
 
 impl ProblemType {
     /// Every type, in README order.
-    pub const ALL: [ProblemType; 19] = [
+    pub const ALL: [ProblemType; 20] = [
         Self::MalformedRequest,
         Self::InvalidId,
         Self::InvalidIdempotencyKey,
@@ -59,6 +60,7 @@ impl ProblemType {
         Self::Conflict,
         Self::IdempotencyRequestInProgress,
         Self::PreconditionFailed,
+        Self::RequestTimeout,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
         Self::Validation,
@@ -93,6 +95,9 @@ impl ProblemType {
             Self::Conflict => ("/problems/conflict", "Conflict", StatusCode::CONFLICT),
             Self::PreconditionFailed => {
                 ("/problems/precondition-failed", "Precondition failed", StatusCode::PRECONDITION_FAILED)
+            }
+            Self::RequestTimeout => {
+                ("/problems/request-timeout", "Request timeout", StatusCode::REQUEST_TIMEOUT)
             }
             Self::PayloadTooLarge => {
                 ("/problems/payload-too-large", "Payload too large", StatusCode::PAYLOAD_TOO_LARGE)
@@ -138,11 +143,17 @@ pub struct Problem {
     pub detail: Option<String>,
     /// The path of the request that failed.
     pub instance: Option<String>,
-    /// Every field violation (`/problems/validation`).
+    /// Field violations (`/problems/validation`): the first `MAX_LISTED_ERRORS` (100).
     pub errors: Option<Vec<FieldError>>,
+    /// How many field violations there are in all (`/problems/validation`); more than
+    /// `errors` lists when over 100.
+    pub error_count: Option<u64>,
     /// The classified changes (`/problems/unexpected-change`).
     pub changes: Option<Vec<ChangeDto>>,
 }
+
+/// The most field violations one validation problem lists; `errorCount` gives the total.
+pub const MAX_LISTED_ERRORS: usize = 100;
 
 /// Everything an operation can fail with. `problem()` is the only mapping to a status.
 #[derive(Debug, thiserror::Error)]
@@ -196,12 +207,58 @@ pub enum ApiError {
 
 impl From<sea_orm::DbErr> for ApiError {
     fn from(err: sea_orm::DbErr) -> Self {
-        use sea_orm::DbErr;
-        match err {
-            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => ApiError::Unavailable,
-            other => ApiError::Internal(other.into()),
-        }
+        if db_unavailable(&err) { ApiError::Unavailable } else { ApiError::Internal(err.into()) }
     }
+}
+
+/// True when a database error says the database cannot answer now, not that the request or
+/// the code is wrong: no connection, a connection that died mid-query, a pool closed or timed
+/// out, SQLite busy or locked past its busy timeout, or PostgreSQL shutting down, starting up
+/// or refusing connections (SQLSTATE 57P01-57P03, class 08).
+pub fn db_unavailable(err: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr};
+    match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => sqlx_unavailable(e),
+        DbErr::Exec(RuntimeErr::Internal(msg)) | DbErr::Query(RuntimeErr::Internal(msg)) => {
+            // SeaORM reports a connection lost inside a transaction as text.
+            let msg = msg.to_ascii_lowercase();
+            msg.contains("connection closed") || msg.contains("pool timed out")
+        }
+        _ => false,
+    }
+}
+
+fn sqlx_unavailable(err: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error;
+    match err {
+        Error::Io(_)
+        | Error::Tls(_)
+        | Error::Protocol(_)
+        | Error::PoolTimedOut
+        | Error::PoolClosed
+        | Error::WorkerCrashed
+        | Error::BeginFailed => true,
+        Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            match code.parse::<i64>() {
+                // SQLite: the primary result code is the low byte (5 BUSY, 6 LOCKED).
+                Ok(n) if db.try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>().is_some() => {
+                    matches!(n & 0xff, 5 | 6)
+                }
+                _ => matches!(code.as_ref(), "57P01" | "57P02" | "57P03") || code.starts_with("08"),
+            }
+        }
+        _ => false,
+    }
+}
+
+/// True when `cause`, or anything it wraps, is a database error that `db_unavailable` accepts.
+fn chain_unavailable(cause: &anyhow::Error) -> bool {
+    cause.chain().any(|e| {
+        e.downcast_ref::<sea_orm::DbErr>().is_some_and(db_unavailable)
+            || e.downcast_ref::<sea_orm::sqlx::Error>().is_some_and(sqlx_unavailable)
+    })
 }
 
 impl ApiError {
@@ -236,11 +293,18 @@ impl ApiError {
             Self::StorageUnavailable(_) => {
                 (ProblemType::Unavailable, "the service cannot reach its object store; try again later".to_owned())
             }
+            Self::Internal(cause) if chain_unavailable(cause) => {
+                (ProblemType::Unavailable, "the service cannot reach its database; try again later".to_owned())
+            }
             Self::Internal(_) => (ProblemType::Internal, "an unexpected error occurred; it has been logged".to_owned()),
         };
         let mut problem = Problem::of(kind, detail);
         match self {
-            Self::Validation(errors) => problem.errors = Some(errors.clone()),
+            Self::Validation(errors) => {
+                // A body of many bad members must not make an answer many times its size.
+                problem.errors = Some(errors.iter().take(MAX_LISTED_ERRORS).cloned().collect());
+                problem.error_count = Some(errors.len() as u64);
+            }
             Self::UnexpectedChange { changes, .. } => {
                 problem.changes = Some(changes.iter().map(ChangeDto::from).collect())
             }
@@ -260,6 +324,7 @@ impl Problem {
             detail: Some(detail.into()),
             instance: None,
             errors: None,
+            error_count: None,
             changes: None,
         }
     }
@@ -302,7 +367,11 @@ pub fn problem_response(err: poem::Error, instance: &str, allow: impl Fn() -> Ve
     let mut extra_allow = None;
     let mut problem = if let Some(api) = err.downcast_ref::<ApiError>() {
         if let ApiError::Internal(cause) = api {
-            tracing::error!(error = %format!("{cause:#}"), path, "internal error");
+            if chain_unavailable(cause) {
+                tracing::warn!(error = %format!("{cause:#}"), path, "database unavailable");
+            } else {
+                tracing::error!(error = %format!("{cause:#}"), path, "internal error");
+            }
         }
         if let ApiError::StorageUnavailable(cause) = api {
             tracing::warn!(error = %cause, path, "object store unavailable");

@@ -127,7 +127,8 @@ async fn migrate(settings: Settings, action: MigrateAction) -> anyhow::Result<()
     let url = match &settings.database_url {
         Some(url) => url.clone(),
         None => {
-            std::fs::create_dir_all(&settings.data_dir)?;
+            daap::config::create_private_dir(&settings.data_dir)?;
+            daap::config::create_private_file(&settings.data_dir.join("daap.db"))?;
             Db::sqlite_url(&settings.data_dir)
         }
     };

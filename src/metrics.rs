@@ -1,5 +1,7 @@
 //! Prometheus metrics, rendered as text at `/metrics`. Requests are labelled by route
-//! template (`/v1/data-products/{name}`), never the raw path, so label sets stay bounded.
+//! template (`/v1/data-products/{name}`, or `unmatched`), never the raw path, and by method
+//! only when it is a standard one (`OTHER` otherwise), so no client can grow the label sets:
+//! every label takes values from a fixed set (status codes are three digits).
 use std::{
     collections::{BTreeMap, HashMap},
     fmt::Write,
@@ -22,13 +24,19 @@ struct Histogram {
     count: u64,
 }
 
-/// Method, route template, status.
-type RequestKey = (Method, Arc<str>, u16);
+/// Method label, route template, status.
+type RequestKey = (&'static str, Arc<str>, u16);
+
+/// The label of a request method: the method itself when standard, else `OTHER`.
+pub fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"];
+    KNOWN.into_iter().find(|m| *m == method.as_str()).unwrap_or("OTHER")
+}
 
 #[derive(Default)]
 pub struct Metrics {
     requests: Mutex<HashMap<RequestKey, u64>>,
-    durations: Mutex<HashMap<(Method, Arc<str>), Histogram>>,
+    durations: Mutex<HashMap<(&'static str, Arc<str>), Histogram>>,
     replays: AtomicU64,
     webhook_succeeded: AtomicU64,
     webhook_failed: AtomicU64,
@@ -47,11 +55,12 @@ pub struct PoolState {
 
 impl Metrics {
     pub fn observe(&self, method: &Method, route: &Arc<str>, status: u16, elapsed: Duration) {
+        let method = method_label(method);
         if let Ok(mut m) = self.requests.lock() {
-            *m.entry((method.clone(), route.clone(), status)).or_default() += 1;
+            *m.entry((method, route.clone(), status)).or_default() += 1;
         }
         if let Ok(mut m) = self.durations.lock() {
-            let h = m.entry((method.clone(), route.clone())).or_default();
+            let h = m.entry((method, route.clone())).or_default();
             let secs = elapsed.as_secs_f64();
             for (i, bound) in BUCKETS.iter().enumerate() {
                 if secs <= *bound {
@@ -85,7 +94,7 @@ impl Metrics {
         out.push_str("# HELP daap_http_requests_total HTTP requests by method, route template and status.\n");
         out.push_str("# TYPE daap_http_requests_total counter\n");
         if let Ok(m) = self.requests.lock() {
-            let sorted: BTreeMap<_, _> = m.iter().map(|((m, r, s), n)| ((m.as_str(), r.as_ref(), *s), *n)).collect();
+            let sorted: BTreeMap<_, _> = m.iter().map(|((m, r, s), n)| ((*m, r.as_ref(), *s), *n)).collect();
             for ((method, route, status), n) in sorted {
                 let _ = writeln!(
                     out,
@@ -96,7 +105,7 @@ impl Metrics {
         out.push_str("# HELP daap_http_request_duration_seconds HTTP request latency by method and route template.\n");
         out.push_str("# TYPE daap_http_request_duration_seconds histogram\n");
         if let Ok(m) = self.durations.lock() {
-            let sorted: BTreeMap<_, _> = m.iter().map(|((m, r), h)| ((m.as_str(), r.as_ref()), h)).collect();
+            let sorted: BTreeMap<_, _> = m.iter().map(|((m, r), h)| ((*m, r.as_ref()), h)).collect();
             for ((method, route), h) in sorted {
                 let labels = format!("method=\"{method}\",route=\"{route}\"");
                 for (bound, n) in BUCKETS.iter().zip(h.counts) {
@@ -137,6 +146,18 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        let m = Metrics::default();
+        let route: Arc<str> = Arc::from("unmatched");
+        for name in ["MKCOL", "PROPFIND", "Mxxxxxxxxxxxxxxxxxxxx"] {
+            m.observe(&Method::from_bytes(name.as_bytes()).unwrap(), &route, 405, Duration::from_millis(1));
+        }
+        let text = m.render(&PoolState { in_use: 0, idle: 0 });
+        assert!(text.contains("daap_http_requests_total{method=\"OTHER\",route=\"unmatched\",status=\"405\"} 3"), "{text}");
+        assert!(!text.contains("MKCOL") && !text.contains("Mxxx"), "{text}");
+    }
 
     #[test]
     fn requests_are_counted_by_template_and_status_with_a_histogram() {

@@ -49,11 +49,15 @@ impl Application {
         let url = match &settings.database_url {
             Some(url) => url.clone(),
             None => {
-                std::fs::create_dir_all(&settings.data_dir)
-                    .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
+                crate::config::create_private_dir(&settings.data_dir)?;
+                crate::config::create_private_file(&settings.data_dir.join("daap.db"))?;
                 Db::sqlite_url(&settings.data_dir)
             }
         };
+        if settings.use_embedded_s3() {
+            // The embedded store keeps its objects and credentials there.
+            crate::config::create_private_dir(&settings.data_dir)?;
+        }
         let db = Db::connect(&url, settings.db_max_connections).await?;
         if settings.migrate_on_start {
             db.migrate_up().await?;
@@ -141,6 +145,11 @@ struct Edge {
     route_table: RouteTable,
     verifier: Arc<Verifier>,
     limiter: Option<RateLimiter>,
+    /// Failed authentications per client address.
+    unauth_limiter: Option<RateLimiter>,
+    /// One permit per request body being read.
+    bodies: tokio::sync::Semaphore,
+    body_timeout: std::time::Duration,
     metrics: Arc<Metrics>,
     db: Db,
     max_body: usize,
@@ -168,7 +177,8 @@ impl Edge {
         req.extensions_mut().insert(RequestId(id.clone()));
         let method = req.method().clone();
         let route = self.route_table.template(req.uri().path()).cloned().unwrap_or_else(|| Arc::from("unmatched"));
-        let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
+        let method_label = crate::metrics::method_label(&method);
+        let span = tracing::info_span!("request", request_id = %id, method = method_label, route = %route);
         let started = std::time::Instant::now();
         let instance = instance_of(&req);
         let mut resp = match tokio::time::timeout(self.request_timeout, ep.call(req).instrument(span.clone())).await {
@@ -193,53 +203,54 @@ impl Edge {
         resp
     }
 
-    /// Body cap, authentication, rate limit, idempotency.
+    /// Authentication (on headers alone), rate limits, then the body (capped in size, time
+    /// and number in flight), then idempotency. A client without a valid token never gets
+    /// to send a body: it is refused before a byte of it is read.
     async fn admit<E: Endpoint>(&self, ep: &E, mut req: Request) -> Response {
-        // Read the (small, JSON) body once with a cap, whether or not it has a length.
-        let bytes = match req.take_body().into_bytes_limit(self.max_body).await {
-            Ok(bytes) => bytes,
-            Err(err) => {
-                // The rest of the body is unread: the connection cannot be reused.
-                let mut resp = self.problem(err.into(), &req);
-                resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-                return resp;
+        if !req.uri().path().starts_with("/v1/") {
+            // Health, metrics, docs and the spec read no body: it is never read.
+            return match ep.call(req).await {
+                Ok(r) => r.into_response(),
+                Err(e) => e.into_response(),
+            };
+        }
+        let has_body = has_body(&req);
+        let mut quota = None;
+        let who = if self.is_storage_events_token(&req) {
+            req.extensions_mut().insert(api::uploads::StorageEventsCaller);
+            Principal {
+                sub: api::uploads::STORAGE_EVENTS_SUB.to_owned(),
+                scope: Some(Scope::Write),
+                domains: Some(Vec::new()),
+            }
+        } else {
+            match self.authenticate(&req).await {
+                Ok(who) => who,
+                Err(resp) => return self.unread(resp, has_body),
             }
         };
-        req.set_body(bytes.clone());
-        let mut quota = None;
-        if req.uri().path().starts_with("/v1/") {
-            let who = if self.is_storage_events_token(&req) {
-                req.extensions_mut().insert(api::uploads::StorageEventsCaller);
-                Ok(Principal {
-                    sub: api::uploads::STORAGE_EVENTS_SUB.to_owned(),
-                    scope: Some(Scope::Write),
-                    domains: Some(Vec::new()),
-                })
-            } else {
-                authenticate(&self.verifier, &req).await
-            };
-            let who = match who {
-                Ok(who) => who,
-                Err(err) => return self.problem(err.into(), &req),
-            };
-            if let Some(limiter) = &self.limiter {
-                match limiter.take(&who.sub) {
-                    Ok(q) => quota = Some(q),
-                    Err(wait) => {
-                        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-                        let mut resp = self.problem(ApiError::RateLimited(secs).into(), &req);
-                        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
-                        return resp;
-                    }
+        if let Some(limiter) = &self.limiter {
+            match limiter.take(&who.sub) {
+                Ok(q) => quota = Some(q),
+                Err(wait) => {
+                    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+                    let mut resp = self.problem(ApiError::RateLimited(secs).into(), &req);
+                    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                    return self.unread(resp, has_body);
                 }
             }
-            req.extensions_mut().insert(who);
         }
+        let idempotency_scope = idempotency::scope_of(&who);
+        req.extensions_mut().insert(who);
+        let bytes = match self.read_body(&mut req, has_body).await {
+            Ok(bytes) => bytes,
+            Err(resp) => return self.unread(resp, true),
+        };
+        req.set_body(bytes.clone());
         let routed = self.route_table.allowed(req.uri().path()).contains(&req.method().as_str());
         let mut resp = if routed && idempotency::applies(&req) {
-            let sub = req.extensions().get::<Principal>().map(|p| p.sub.clone()).unwrap_or_default();
             let instance = instance_of(&req);
-            idempotency::handle(ep, req, &bytes, &self.db, &sub, self.idempotency_ttl, &instance).await
+            idempotency::handle(ep, req, &bytes, &self.db, &idempotency_scope, self.idempotency_ttl, &instance).await
         } else {
             match ep.call(req).await {
                 Ok(r) => r.into_response(),
@@ -251,6 +262,91 @@ impl Edge {
             h.insert("ratelimit-limit", HeaderValue::from(q.limit));
             h.insert("ratelimit-remaining", HeaderValue::from(q.remaining));
             h.insert("ratelimit-reset", HeaderValue::from(q.reset));
+        }
+        resp
+    }
+
+    /// The verified principal of a bearer token with the scope the method needs (read for
+    /// GET, write otherwise), or the refusal. A client address whose failures spent its
+    /// budget is refused (429) before its token's signature is checked, unless the token was
+    /// verified before; every 401 spends one from the budget.
+    async fn authenticate(&self, req: &Request) -> Result<Principal, Response> {
+        let token = bearer_token(req);
+        let peer = client_address(req);
+        if let (Some(limiter), Some(peer)) = (&self.unauth_limiter, &peer)
+            && !token.as_ref().is_ok_and(|t| self.verifier.knows(t))
+            && let Err(wait) = limiter.check(peer)
+        {
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            let mut p = Problem::of(
+                ProblemType::RateLimited,
+                format!("too many requests that failed authentication from this address; retry in {secs} s"),
+            );
+            p.instance = Some(instance_of(req));
+            let mut resp = p.into_response();
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            return Err(resp);
+        }
+        let verified = match token {
+            Ok(token) => self.verifier.verify(token).await,
+            Err(err) => Err(err),
+        };
+        let who = match verified {
+            Ok(who) => who,
+            Err(err) => {
+                if let (Some(limiter), Some(peer)) = (&self.unauth_limiter, &peer) {
+                    let _ = limiter.take(peer);
+                }
+                return Err(self.problem(err.into(), req));
+            }
+        };
+        let needed = if matches!(*req.method(), poem::http::Method::GET | poem::http::Method::HEAD) {
+            Scope::Read
+        } else {
+            Scope::Write
+        };
+        who.require(needed).map_err(|err| self.problem(err.into(), req))?;
+        Ok(who)
+    }
+
+    /// Reads the whole body, capped at `max_body` bytes, `body_timeout` and
+    /// `max_inflight_bodies` bodies being read at once.
+    async fn read_body(&self, req: &mut Request, has_body: bool) -> Result<bytes::Bytes, Response> {
+        let _permit = if has_body {
+            match self.bodies.try_acquire() {
+                Ok(permit) => Some(permit),
+                Err(_) => {
+                    let mut p = Problem::of(
+                        ProblemType::Unavailable,
+                        "the service is receiving as many request bodies as it takes at once; retry shortly",
+                    );
+                    p.instance = Some(instance_of(req));
+                    let mut resp = p.into_response();
+                    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                    return Err(resp);
+                }
+            }
+        } else {
+            None
+        };
+        match tokio::time::timeout(self.body_timeout, req.take_body().into_bytes_limit(self.max_body)).await {
+            Ok(Ok(bytes)) => Ok(bytes),
+            Ok(Err(err)) => Err(self.problem(err.into(), req)),
+            Err(_) => {
+                let mut p = Problem::of(
+                    ProblemType::RequestTimeout,
+                    format!("the request body did not arrive within {} s", self.body_timeout.as_secs_f64()),
+                );
+                p.instance = Some(instance_of(req));
+                Err(p.into_response())
+            }
+        }
+    }
+
+    /// An answer given while the body is (partly) unread: the connection cannot be reused.
+    fn unread(&self, mut resp: Response, body_unread: bool) -> Response {
+        if body_unread {
+            resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         resp
     }
@@ -309,6 +405,9 @@ pub fn routes(state: AppState, settings: &Settings) -> impl Endpoint<Output = Re
         route_table: RouteTable::from_spec(&spec_json),
         verifier: state.verifier.clone(),
         limiter: RateLimiter::new(settings.rate_limit_per_second, settings.rate_limit_burst),
+        unauth_limiter: RateLimiter::new(settings.unauth_rate_limit_per_second, settings.unauth_rate_limit_burst),
+        bodies: tokio::sync::Semaphore::new(settings.max_inflight_bodies.max(1)),
+        body_timeout: settings.body_timeout.max(std::time::Duration::from_millis(100)),
         metrics: state.metrics.clone(),
         db: state.db.clone(),
         max_body: settings.max_body_bytes,
@@ -388,24 +487,46 @@ fn cors(origins: &[String]) -> Option<Cors> {
     Some(cors)
 }
 
-/// Verifies the bearer token and the scope the method needs (read for GET, write otherwise).
-async fn authenticate(verifier: &Verifier, req: &Request) -> Result<Principal, ApiError> {
+/// The bearer token of a request, or why there is none (a 401).
+fn bearer_token(req: &Request) -> Result<&str, ApiError> {
     let header = req.headers().get(poem::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let token = match header.map(|h| h.split_once(' ')) {
-        None => return Err(ApiError::Unauthorized("a bearer token is required".to_owned())),
+    match header.map(|h| h.split_once(' ')) {
+        None => Err(ApiError::Unauthorized("a bearer token is required".to_owned())),
         Some(Some((scheme, token))) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
-            token.trim()
+            Ok(token.trim())
         }
-        Some(_) => return Err(ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".to_owned())),
-    };
-    let who = verifier.verify(token).await?;
-    let needed = if matches!(*req.method(), poem::http::Method::GET | poem::http::Method::HEAD) {
-        Scope::Read
-    } else {
-        Scope::Write
-    };
-    who.require(needed)?;
-    Ok(who)
+        Some(_) => Err(ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".to_owned())),
+    }
+}
+
+/// The rate-limit key of the peer: its IPv4 address, or the /64 of its IPv6 address (one
+/// host usually holds a whole /64). Behind a proxy this is the proxy's address.
+fn client_address(req: &Request) -> Option<String> {
+    let ip = req.remote_addr().as_socket_addr()?.ip();
+    Some(match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    })
+}
+
+/// Whether a request may carry a body: a non-zero `Content-Length`, chunked, or any HTTP/2
+/// request that is not a GET or HEAD.
+fn has_body(req: &Request) -> bool {
+    let headers = req.headers();
+    if let Some(len) = headers.get(header::CONTENT_LENGTH) {
+        return len.to_str().ok().and_then(|l| l.trim().parse::<u64>().ok()) != Some(0);
+    }
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        return true;
+    }
+    req.version() >= poem::http::Version::HTTP_2
+        && !matches!(*req.method(), poem::http::Method::GET | poem::http::Method::HEAD)
 }
 
 /// Expired keys are deleted about ten times per lifetime, at most once a minute.

@@ -105,16 +105,19 @@ struct Claims {
     iat: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     iss: Option<String>,
+    /// One audience or several (RFC 7519 4.1.3); `jsonwebtoken` checks it against the setting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    aud: Option<String>,
+    aud: Option<StringOrList>,
+    /// Space-separated (RFC 8693), or an array as some providers send it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    scope: Option<String>,
+    scope: Option<StringOrList>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     scp: Option<StringOrList>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     roles: Option<StringOrList>,
+    /// An array of domains, or one domain as a string.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    domains: Option<Vec<String>>,
+    domains: Option<StringOrList>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -125,13 +128,26 @@ enum StringOrList {
 }
 
 impl StringOrList {
+    /// Space-separated words of a string, or the members of a list.
     fn items(&self) -> Vec<&str> {
         match self {
             StringOrList::One(s) => s.split_whitespace().collect(),
             StringOrList::Many(v) => v.iter().map(String::as_str).collect(),
         }
     }
+
+    /// A string as one value, or the members of a list.
+    fn into_values(self) -> Vec<String> {
+        match self {
+            StringOrList::One(s) => vec![s],
+            StringOrList::Many(v) => v,
+        }
+    }
 }
+
+/// The latest `exp` accepted: the end of year 9999. Later values are not real expiry times,
+/// and arithmetic on them could overflow.
+const MAX_EXP: u64 = 253_402_300_799;
 
 /// The keys and rules tokens are checked against.
 pub struct Verifier {
@@ -145,6 +161,9 @@ pub struct Verifier {
     /// refresh) means checking again, so a key taken out of the set stops working at once.
     verified: Mutex<HashMap<String, (Principal, u64, u64)>>,
 }
+
+/// The longest `sub` accepted.
+const MAX_SUB_BYTES: usize = 1024;
 
 /// Verified tokens remembered before the cache starts over.
 const VERIFIED_CAPACITY: usize = 10_000;
@@ -226,13 +245,23 @@ impl Verifier {
         }
     }
 
+    /// True when `token` was verified before and still counts as verified: checking it again
+    /// costs no signature check.
+    pub fn knows(&self, token: &str) -> bool {
+        let now = jsonwebtoken::get_current_timestamp();
+        let generation = self.jwks.as_ref().map_or(0, |j| j.generation());
+        self.verified.lock().is_ok_and(|verified| {
+            verified.get(token).is_some_and(|(_, exp, seen)| now <= exp.saturating_add(LEEWAY) && *seen == generation)
+        })
+    }
+
     /// The principal of a bearer token, or why it is refused (always a 401).
     pub async fn verify(&self, token: &str) -> Result<Principal, ApiError> {
         let now = jsonwebtoken::get_current_timestamp();
         let generation = self.jwks.as_ref().map_or(0, |j| j.generation());
         if let Ok(verified) = self.verified.lock()
             && let Some((who, exp, seen)) = verified.get(token)
-            && now <= exp + LEEWAY
+            && now <= exp.saturating_add(LEEWAY)
             && *seen == generation
         {
             return Ok(who.clone());
@@ -279,13 +308,23 @@ impl Verifier {
             }
         })?;
         let claims = data.claims;
+        if claims.exp > MAX_EXP {
+            return Err(refuse("its `exp` is not a plausible expiry time"));
+        }
+        // Rate limits, idempotency keys and audit fields are all scoped by `sub`.
+        if claims.sub.trim().is_empty() {
+            return Err(refuse("the `sub` claim is empty"));
+        }
+        if claims.sub.chars().any(char::is_control) || claims.sub.len() > MAX_SUB_BYTES {
+            return Err(refuse("the `sub` claim has control characters or is over 1024 bytes"));
+        }
         let mut granted: HashSet<&str> = HashSet::new();
-        granted.extend(claims.scope.as_deref().unwrap_or("").split_whitespace());
-        for list in [&claims.scp, &claims.roles].into_iter().flatten() {
+        for list in [&claims.scope, &claims.scp, &claims.roles].into_iter().flatten() {
             granted.extend(list.items());
         }
         let scope = granted.into_iter().filter_map(Scope::parse).max();
-        Ok((Principal { sub: claims.sub, scope, domains: claims.domains }, claims.exp))
+        let domains = claims.domains.map(StringOrList::into_values);
+        Ok((Principal { sub: claims.sub, scope, domains }, claims.exp))
     }
 
     /// The keys of the token's algorithm family: the secret for HS256; for RS256/ES256 the
@@ -364,17 +403,18 @@ pub fn mint(
         nbf: Some(now),
         iat: Some(now),
         iss: issuer.map(str::to_owned),
-        aud: audience.map(str::to_owned),
-        scope: Some(scopes.to_owned()),
+        aud: audience.map(|a| StringOrList::One(a.to_owned())),
+        scope: Some(StringOrList::One(scopes.to_owned())),
         scp: None,
         roles: None,
-        domains,
+        domains: domains.map(StringOrList::Many),
     };
     encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes()))
         .context("signing a token")
 }
 
-/// The zero-setup secret under the data directory, created on first use (mode 0600).
+/// The zero-setup secret under the data directory, created on first use: readable by this
+/// user only from its first byte (the file is created with mode 0600, not narrowed after).
 pub fn local_secret(data_dir: &Path) -> anyhow::Result<String> {
     let path = data_dir.join("jwt-secret");
     if let Ok(existing) = std::fs::read_to_string(&path) {
@@ -383,13 +423,22 @@ pub fn local_secret(data_dir: &Path) -> anyhow::Result<String> {
             return Ok(existing);
         }
     }
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    crate::config::create_private_dir(data_dir)?;
     let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
-    std::fs::write(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
     }
+    let mut file = options.open(&path).with_context(|| format!("creating {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        // A file left by an older version may be wider: narrow it before writing the secret.
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    std::io::Write::write_all(&mut file, secret.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
     Ok(secret)
 }

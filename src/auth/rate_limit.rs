@@ -1,6 +1,7 @@
 //! Per-principal token buckets: `DAAP_RATE_LIMIT_PER_SECOND` requests a second on average,
 //! bursts up to `DAAP_RATE_LIMIT_BURST`. Each replica keeps its own buckets, so the limit
-//! a principal sees across N replicas is up to N times the setting.
+//! a principal sees across N replicas is up to N times the setting. The same buckets, keyed by
+//! client address, limit failed authentications (`DAAP_UNAUTH_RATE_LIMIT_*`).
 use std::{
     collections::HashMap,
     sync::Mutex,
@@ -37,16 +38,31 @@ impl RateLimiter {
 
     /// Takes one token for `key`: `Ok` with what is left, or `Err` with how long to wait.
     pub fn take(&self, key: &str) -> Result<Quota, Duration> {
+        self.spend(key, true)
+    }
+
+    /// Whether `key` has a token left, without taking it: `Err` with how long to wait.
+    pub fn check(&self, key: &str) -> Result<(), Duration> {
+        self.spend(key, false).map(|_| ())
+    }
+
+    fn spend(&self, key: &str, take: bool) -> Result<Quota, Duration> {
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if buckets.len() >= MAX_BUCKETS {
             let full_after = Duration::from_secs_f64(self.burst / self.per_second);
             buckets.retain(|_, (_, at)| now.duration_since(*at) < full_after);
         }
+        if !take && !buckets.contains_key(key) {
+            // A full bucket: nothing to remember yet.
+            return Ok(Quota { limit: self.burst as u64, remaining: self.burst as u64, reset: 0 });
+        }
         let (tokens, at) = buckets.entry(key.to_owned()).or_insert((self.burst, now));
         *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.per_second).min(self.burst);
         *at = now;
-        if *tokens >= 1.0 {
+        if *tokens >= 1.0 && !take {
+            Ok(Quota { limit: self.burst as u64, remaining: *tokens as u64, reset: 0 })
+        } else if *tokens >= 1.0 {
             *tokens -= 1.0;
             Ok(Quota {
                 limit: self.burst as u64,
@@ -72,6 +88,17 @@ mod tests {
         let wait = limiter.take("alice").unwrap_err();
         assert!(wait > Duration::from_millis(900) && wait <= Duration::from_secs(1), "{wait:?}");
         assert!(limiter.take("bob").is_ok(), "buckets are per principal");
+    }
+
+    #[test]
+    fn checking_takes_nothing() {
+        let limiter = RateLimiter::new(1, 2).unwrap();
+        for _ in 0..5 {
+            assert!(limiter.check("10.0.0.1").is_ok());
+        }
+        assert!(limiter.take("10.0.0.1").is_ok());
+        assert!(limiter.take("10.0.0.1").is_ok());
+        assert!(limiter.check("10.0.0.1").is_err());
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Idempotency keys (draft-ietf-httpapi-idempotency-key-header): a retried write is never
-//! applied twice. A key is claimed (scope: principal + key) before the handler runs; the
-//! handler stores its 2xx response in the same transaction as the change, so a crash can
-//! never leave a change without its stored answer. Deterministic refusals (409, 412) are
-//! stored after the fact; every other answer releases the key so a retry runs again.
+//! applied twice. A key is claimed (scope: the principal's `sub` and its authority, see
+//! `scope_of`, + key) before the handler runs; the handler stores its 2xx response in the
+//! same transaction as the change, so a crash can never leave a change without its stored
+//! answer. Deterministic refusals (409, 412) are stored after the fact; every other answer
+//! releases the key so a retry runs again, also when the database is down at that moment
+//! (released in the background once it is back) or the request was abandoned.
 use std::time::Duration;
 
 use chrono::Utc;
@@ -17,6 +19,7 @@ use sea_orm::{
 use sha2::{Digest, Sha256};
 
 use crate::{
+    auth::Principal,
     error::{Problem, ProblemType},
     store::{Db, entities::idempotency_keys as keys},
 };
@@ -27,6 +30,31 @@ pub const HEADER: &str = "Idempotency-Key";
 pub const REPLAYED: &str = "Idempotent-Replayed";
 /// How long a claim may run before another request may take it over (a crashed replica).
 const LEASE: Duration = Duration::from_secs(60);
+
+/// The scope a principal's keys live in: its `sub`, plus a digest of its scope and domains.
+/// A stored answer is replayed only to a caller whose token grants exactly what the original
+/// caller's did, so a replay passes the same authorisation as the original request: a write
+/// token with an admin's `sub`, or a token limited to one domain, never sees an answer that
+/// was made for more authority (it runs the request instead, and the handler refuses it).
+pub fn scope_of(principal: &Principal) -> String {
+    let mut h = Sha256::new();
+    h.update(principal.scope.map_or("", |s| s.as_str()).as_bytes());
+    h.update([0]);
+    match &principal.domains {
+        None => h.update(b"*"),
+        Some(domains) => {
+            let mut sorted: Vec<&str> = domains.iter().map(String::as_str).collect();
+            sorted.sort_unstable();
+            sorted.dedup();
+            for d in sorted {
+                h.update([1]);
+                h.update(d.as_bytes());
+            }
+        }
+    }
+    let digest: String = h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("{}#{digest}", principal.sub)
+}
 
 /// Parses a key: 1..=255 printable ASCII, or the same inside sf-string quotes.
 pub fn parse_key(raw: &[u8]) -> Result<String, String> {
@@ -144,7 +172,8 @@ pub async fn complete(conn: &impl ConnectionTrait, key: &ClaimedKey, response: &
 /// The outcome of claiming a key.
 #[derive(Debug)]
 pub enum Claim {
-    Claimed,
+    /// Claimed, with the end of this claim's lease (which tells this claim from a later one).
+    Claimed(chrono::DateTime<Utc>),
     Replay(StoredResponse),
     InProgress,
     Mismatch,
@@ -152,7 +181,8 @@ pub enum Claim {
 
 /// Claims `key` for `principal` (the scope), or says why not.
 pub async fn claim(db: &Db, principal: &str, key: &str, fingerprint: &str, ttl: Duration) -> Result<Claim, DbErr> {
-    let now = Utc::now();
+    // Whole milliseconds, so the lease reads back equal on every backend.
+    let now = chrono::SubsecRound::trunc_subsecs(Utc::now(), 3);
     for _ in 0..3 {
         // Replays are the common repeat: a read answers them without writing.
         if let Some(existing) = keys::Entity::find_by_id((principal.to_owned(), key.to_owned())).one(&db.conn).await? {
@@ -187,7 +217,7 @@ pub async fn claim(db: &Db, principal: &str, key: &str, fingerprint: &str, ttl: 
                 .filter(keys::Column::LockedUntil.lte(now))
                 .exec(&db.conn)
                 .await?;
-            return Ok(if taken.rows_affected == 1 { Claim::Claimed } else { Claim::InProgress });
+            return Ok(if taken.rows_affected == 1 { Claim::Claimed(now + LEASE) } else { Claim::InProgress });
         }
         let row = keys::ActiveModel {
             principal: Set(principal.to_owned()),
@@ -215,7 +245,7 @@ pub async fn claim(db: &Db, principal: &str, key: &str, fingerprint: &str, ttl: 
             .await?;
         txn.commit().await?;
         if inserted == 1 {
-            return Ok(Claim::Claimed);
+            return Ok(Claim::Claimed(now + LEASE));
         }
     }
     Ok(Claim::InProgress)
@@ -305,26 +335,81 @@ pub async fn handle<E: Endpoint>(
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             resp
         }
-        Ok(Claim::Claimed) => {
+        Ok(Claim::Claimed(lease)) => {
             let claimed = ClaimedKey { principal: principal.to_owned(), key: key.clone() };
             req.extensions_mut().insert(claimed.clone());
+            // Released in the background if this future is dropped (the request timed out).
+            let mut guard = Held { db: db.clone(), key: claimed.clone(), lease, armed: true };
             let resp = match next.call(req).await {
                 Ok(r) => r.into_response(),
                 Err(e) => e.into_response(),
             };
-            finish(db, &claimed, resp).await
+            guard.armed = false;
+            finish(db, &claimed, lease, resp).await
+        }
+    }
+}
+
+/// A claim whose request has not finished; dropping it armed releases the claim.
+struct Held {
+    db: Db,
+    key: ClaimedKey,
+    lease: chrono::DateTime<Utc>,
+    armed: bool,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if self.armed && tokio::runtime::Handle::try_current().is_ok() {
+            let (db, key, lease) = (self.db.clone(), self.key.clone(), self.lease);
+            tokio::spawn(async move {
+                if release(&db, &key, lease).await.is_err() {
+                    release_later(db, key, lease).await;
+                }
+            });
+        }
+    }
+}
+
+/// Deletes this request's claim (only while it is still this request's: still running, with
+/// this lease), so that a retry runs again.
+async fn release(db: &Db, key: &ClaimedKey, lease: chrono::DateTime<Utc>) -> Result<(), DbErr> {
+    let _writer = db.writer().await;
+    keys::Entity::delete_many()
+        .filter(keys::Column::Principal.eq(key.principal.as_str()))
+        .filter(keys::Column::Key.eq(key.key.as_str()))
+        .filter(keys::Column::State.eq("running"))
+        .filter(keys::Column::LockedUntil.eq(lease))
+        .exec(&db.conn)
+        .await?;
+    Ok(())
+}
+
+/// Retries `release` until it succeeds or the lease has ended (a retry may then take the claim
+/// over anyway): a request that failed because the database went away leaves no claim behind
+/// once the database is back, so the client's retry runs instead of waiting out the lease.
+async fn release_later(db: Db, key: ClaimedKey, lease: chrono::DateTime<Utc>) {
+    let mut wait = Duration::from_millis(100);
+    while Utc::now() < lease {
+        tokio::time::sleep(wait).await;
+        match release(&db, &key, lease).await {
+            Ok(()) => {
+                tracing::info!("an idempotency key held by a failed request is released");
+                return;
+            }
+            Err(_) => wait = (wait * 2).min(Duration::from_secs(1)),
         }
     }
 }
 
 /// Stores a deterministic answer, or releases the key so that a retry runs again.
-async fn finish(db: &Db, key: &ClaimedKey, resp: Response) -> Response {
+async fn finish(db: &Db, key: &ClaimedKey, lease: chrono::DateTime<Utc>, resp: Response) -> Response {
     let status = resp.status();
     let keep = status.is_success() || status == StatusCode::CONFLICT || status == StatusCode::PRECONDITION_FAILED;
     if !keep {
-        let _writer = db.writer().await;
-        if let Err(err) = delete_if(db, &key.principal, &key.key, keys::Column::State.eq("running")).await {
-            tracing::warn!(error = %err, "cannot release an idempotency key");
+        if let Err(err) = release(db, key, lease).await {
+            tracing::warn!(error = %err, "cannot release an idempotency key now; retrying in the background");
+            tokio::spawn(release_later(db.clone(), key.clone(), lease));
         }
         return resp;
     }
