@@ -9,6 +9,7 @@ mod concurrency;
 mod errors;
 mod exports;
 mod feed;
+mod hardening;
 mod idempotency;
 mod operations;
 mod ops;
