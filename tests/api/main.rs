@@ -8,6 +8,7 @@ mod auth;
 mod concurrency;
 mod errors;
 mod exports;
+mod faults;
 mod feed;
 mod hardening;
 mod idempotency;
