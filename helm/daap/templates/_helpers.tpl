@@ -107,6 +107,18 @@ Checks on combinations of values that the schema cannot express. Included by the
 {{- if and .Values.existingSecret (or .Values.secrets.databaseUrl .Values.secrets.jwtSecret) }}
 {{- fail "set either existingSecret or secrets.databaseUrl/secrets.jwtSecret, not both: with existingSecret the chart creates no Secret and secrets.* would be ignored" }}
 {{- end }}
+{{- $keyVars := list "DAAP_JWT_SECRET" "DAAP_JWT_PUBLIC_KEY" "DAAP_JWKS_URL" }}
+{{- $keyed := or .Values.secrets.jwtSecret .Values.existingSecret .Values.config.jwt.jwksUrl .Values.config.jwt.publicKey }}
+{{- range $name, $value := .Values.config.extra }}
+{{- if and (has $name $keyVars) $value }}{{- $keyed = true }}{{- end }}
+{{- if and (eq $name "DAAP_ALLOW_ZERO_SETUP_AUTH") (eq (toString $value) "true") }}{{- $keyed = true }}{{- end }}
+{{- end }}
+{{- range .Values.extraEnv }}
+{{- if has .name $keyVars }}{{- $keyed = true }}{{- end }}
+{{- end }}
+{{- if not $keyed }}
+{{- fail "no token key source is set: set config.jwt.jwksUrl (your identity provider's key set), config.jwt.publicKey, secrets.jwtSecret, or existingSecret (holding the key secretKeys.jwtSecret). Without one every pod would make its own secret and print an admin token into its log (zero-setup mode, for local development only)" }}
+{{- end }}
 {{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) }}
 {{- fail "autoscaling.minReplicas must not exceed autoscaling.maxReplicas" }}
 {{- end }}
