@@ -380,3 +380,46 @@ mod a_write_blocked_by_a_locked_sqlite_database_is_503 {
             .await
     }
 }
+
+// ---- 15. answers the HTTP library gives itself -------------------------------------------------
+
+/// hyper answers requests it cannot parse before poem (and so daap) sees them, with an
+/// empty body and no `X-Request-Id`; README's "Threat model" says so. This pins that
+/// behaviour, so that the README is corrected the day it changes.
+async fn requests_hyper_cannot_parse_are_refused_by_hyper_as_the_readme_says(app: TestApp) {
+    let huge_header = format!("GET /v1/data-products HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(500_000));
+    let many_headers = format!(
+        "GET /v1/data-products HTTP/1.1\r\nHost: x\r\n{}\r\n",
+        (0..150).map(|i| format!("X-H{i}: v\r\n")).collect::<String>()
+    );
+    let long_uri = format!("GET /v1/data-products?q={} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000));
+    let bad_byte = "GET /v1/data-products HTTP/1.1\r\nHost: x\r\nX-Bad: a\u{1}b\r\n\r\n".to_owned();
+    for (what, request, status) in [
+        ("a header section over hyper's buffer", huge_header, "431"),
+        ("over 100 header fields", many_headers, "431"),
+        ("a URI over 65,534 bytes", long_uri, "414"),
+        ("a control byte in a header value", bad_byte, "400"),
+    ] {
+        let (answer, took) = raw_exchange(&app, &request, b"", Duration::from_secs(10)).await;
+        assert!(answer.starts_with(&format!("HTTP/1.1 {status} ")), "{what}: {answer}");
+        assert!(took < Duration::from_secs(5), "{what}: {took:?}");
+        let lower = answer.to_ascii_lowercase();
+        assert!(!lower.contains("x-request-id") && lower.contains("content-length: 0"), "{what}: {answer}");
+    }
+    // Everything hyper lets through is daap's to answer: a problem with a request id.
+    let (answer, _) =
+        raw_exchange(&app, "GET /v1/data-products HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", b"", Duration::from_secs(10))
+            .await;
+    assert!(answer.starts_with("HTTP/1.1 401") && answer.to_ascii_lowercase().contains("x-request-id"), "{answer}");
+}
+
+mod requests_hyper_cannot_parse_are_refused_by_hyper_as_the_readme_says {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_sqlite() {
+        crate::helpers::run(
+            crate::helpers::Backend::Sqlite,
+            super::requests_hyper_cannot_parse_are_refused_by_hyper_as_the_readme_says,
+        )
+        .await
+    }
+}
