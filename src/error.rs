@@ -96,9 +96,7 @@ impl ProblemType {
             Self::PreconditionFailed => {
                 ("/problems/precondition-failed", "Precondition failed", StatusCode::PRECONDITION_FAILED)
             }
-            Self::RequestTimeout => {
-                ("/problems/request-timeout", "Request timeout", StatusCode::REQUEST_TIMEOUT)
-            }
+            Self::RequestTimeout => ("/problems/request-timeout", "Request timeout", StatusCode::REQUEST_TIMEOUT),
             Self::PayloadTooLarge => {
                 ("/problems/payload-too-large", "Payload too large", StatusCode::PAYLOAD_TOO_LARGE)
             }

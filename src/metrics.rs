@@ -155,7 +155,10 @@ mod tests {
             m.observe(&Method::from_bytes(name.as_bytes()).unwrap(), &route, 405, Duration::from_millis(1));
         }
         let text = m.render(&PoolState { in_use: 0, idle: 0 });
-        assert!(text.contains("daap_http_requests_total{method=\"OTHER\",route=\"unmatched\",status=\"405\"} 3"), "{text}");
+        assert!(
+            text.contains("daap_http_requests_total{method=\"OTHER\",route=\"unmatched\",status=\"405\"} 3"),
+            "{text}"
+        );
         assert!(!text.contains("MKCOL") && !text.contains("Mxxx"), "{text}");
     }
 

@@ -37,7 +37,8 @@ async fn a_postgres_crash_under_load_is_503_and_retries_run_again(app: TestApp, 
                 let name = format!("w{writer}_{i}");
                 let body = product_body(&name);
                 let key = format!("key-{name}");
-                let request = app.request(Method::POST, "/v1/data-products").header("Idempotency-Key", &key).json(&body);
+                let request =
+                    app.request(Method::POST, "/v1/data-products").header("Idempotency-Key", &key).json(&body);
                 let reply = read(app.send(request).await).await;
                 attempts.lock().unwrap().push(Attempt { key, body, status: reply.status.as_u16(), text: reply.text });
                 i += 1;
@@ -83,7 +84,8 @@ async fn a_postgres_crash_under_load_is_503_and_retries_run_again(app: TestApp, 
     for a in &failed {
         let deadline = back + Duration::from_secs(20);
         loop {
-            let request = app.request(Method::POST, "/v1/data-products").header("Idempotency-Key", &a.key).json(&a.body);
+            let request =
+                app.request(Method::POST, "/v1/data-products").header("Idempotency-Key", &a.key).json(&a.body);
             let reply = read(app.send(request).await).await;
             if reply.status == 201 {
                 break;

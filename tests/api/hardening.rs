@@ -151,7 +151,10 @@ async fn a_replay_needs_the_authority_of_the_original_request(app: TestApp) {
     opg["domain"] = json!("OPG");
     let everywhere = mint_token("carol", "daap:read daap:write", None);
     let create = |token: &str| {
-        app.request(Method::POST, "/v1/data-products").bearer_auth(token).header("Idempotency-Key", "create-1").json(&opg)
+        app.request(Method::POST, "/v1/data-products")
+            .bearer_auth(token)
+            .header("Idempotency-Key", "create-1")
+            .json(&opg)
     };
     expect(app.send(create(&everywhere)).await, 201).await;
     let hmpps_only = mint_token("carol", "daap:read daap:write", Some(vec!["HMPPS".into()]));
@@ -407,9 +410,13 @@ async fn requests_hyper_cannot_parse_are_refused_by_hyper_as_the_readme_says(app
         assert!(!lower.contains("x-request-id") && lower.contains("content-length: 0"), "{what}: {answer}");
     }
     // Everything hyper lets through is daap's to answer: a problem with a request id.
-    let (answer, _) =
-        raw_exchange(&app, "GET /v1/data-products HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", b"", Duration::from_secs(10))
-            .await;
+    let (answer, _) = raw_exchange(
+        &app,
+        "GET /v1/data-products HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"",
+        Duration::from_secs(10),
+    )
+    .await;
     assert!(answer.starts_with("HTTP/1.1 401") && answer.to_ascii_lowercase().contains("x-request-id"), "{answer}");
 }
 

@@ -727,12 +727,12 @@ impl OwnCluster {
     /// Crashes the server (`pg_ctl stop -m immediate`: no shutdown checkpoint, clients cut
     /// off mid-query); `up` then runs crash recovery.
     pub fn crash(&self) -> Result<(), String> {
-        run_cmd(
-            pg_command(&self.bin, "pg_ctl", self.as_root)
-                .arg("-D")
-                .arg(self.dir.join("data"))
-                .args(["-w", "-m", "immediate", "stop"]),
-        )
+        run_cmd(pg_command(&self.bin, "pg_ctl", self.as_root).arg("-D").arg(self.dir.join("data")).args([
+            "-w",
+            "-m",
+            "immediate",
+            "stop",
+        ]))
     }
 
     /// Stops the server, disconnecting every client at once.
