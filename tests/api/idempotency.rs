@@ -6,7 +6,9 @@ use reqwest::Method;
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, assert_problem, assert_problem_reply, col, expect, read, table_body};
+use crate::helpers::{
+    Backend, TestApp, assert_problem, assert_problem_reply, col, expect, metadata_body, read, table_body,
+};
 
 const REPLAYED: &str = "idempotent-replayed";
 
@@ -211,3 +213,38 @@ async fn two_principals_sending_one_key_get_their_own_answers(app: TestApp) {
 }
 
 both!(two_principals_sending_one_key_get_their_own_answers);
+
+/// A keyed write abandoned by `DAAP_REQUEST_TIMEOUT` (503) leaves no claim behind: its retry
+/// runs as soon as what held it up is gone, instead of 409 for the claim's 60-second lease.
+async fn a_keyed_write_abandoned_by_the_request_timeout_can_be_retried_at_once(app: TestApp) {
+    use sea_orm::{ConnectOptions, Database};
+    app.create_product("held").await;
+    let mut options = ConnectOptions::new(app.database_url.clone());
+    options.max_connections(1).min_connections(1).sqlx_logging(false);
+    let other = Database::connect(options).await.unwrap();
+    // Another session holds the product's row: the write waits for it past the timeout.
+    other.execute_unprepared("BEGIN").await.unwrap();
+    other.execute_unprepared("SELECT 1 FROM data_products WHERE name = 'held' FOR UPDATE").await.unwrap();
+    let mut meta = metadata_body();
+    meta["description"] = serde_json::json!("changed after a timeout");
+    let put = || app.request(Method::PUT, "/v1/data-products/held").header("Idempotency-Key", "slow-1").json(&meta);
+    assert_problem(app.send(put()).await, 503, "/problems/unavailable").await;
+    other.execute_unprepared("ROLLBACK").await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let retried = expect(app.send(put()).await, 200).await;
+    assert!(retried.opt_header("idempotent-replayed").is_none(), "the write ran");
+    let now = expect(app.get("/v1/data-products/held").await, 200).await.body;
+    assert_eq!(now["description"], "changed after a timeout");
+}
+
+mod a_keyed_write_abandoned_by_the_request_timeout_can_be_retried_at_once {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_postgres() {
+        crate::helpers::run_configured(
+            crate::helpers::Backend::Postgres,
+            |s| s.request_timeout = std::time::Duration::from_secs(1),
+            super::a_keyed_write_abandoned_by_the_request_timeout_can_be_retried_at_once,
+        )
+        .await
+    }
+}
