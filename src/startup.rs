@@ -1,7 +1,8 @@
 //! `Application::build` connects the database, applies migrations when asked, binds the
 //! listener (port 0 picks a free port) and wires every route behind the problem+json
-//! error mapping. `run_until_stopped` serves until SIGTERM or Ctrl-C, then lets
-//! in-flight requests finish.
+//! error mapping. A `/v1` request is authenticated and rate-limited on its headers before
+//! a byte of its body is read; bodies are then capped in size, time and number in flight.
+//! `run_until_stopped` serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
@@ -51,6 +52,8 @@ impl Application {
             None => {
                 crate::config::create_private_dir(&settings.data_dir)?;
                 crate::config::create_private_file(&settings.data_dir.join("daap.db"))?;
+                warn_if_shared(&settings.data_dir);
+                warn_if_shared(&settings.data_dir.join("daap.db"));
                 Db::sqlite_url(&settings.data_dir)
             }
         };
@@ -527,6 +530,26 @@ fn has_body(req: &Request) -> bool {
     }
     req.version() >= poem::http::Version::HTTP_2
         && !matches!(*req.method(), poem::http::Method::GET | poem::http::Method::HEAD)
+}
+
+/// Warns when a data directory or database made by an older version is open to other users:
+/// it holds webhook secrets and stored answers. Left as it is (it may be shared on purpose).
+fn warn_if_shared(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format!("{:o}", meta.permissions().mode() & 0o777),
+                "readable by other users; daap creates it private (0700 directory, 0600 file): consider chmod"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 /// Expired keys are deleted about ten times per lifetime, at most once a minute.
