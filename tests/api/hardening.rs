@@ -430,3 +430,54 @@ mod requests_hyper_cannot_parse_are_refused_by_hyper_as_the_readme_says {
         .await
     }
 }
+
+// ---- 11 and 20. PostgreSQL ending a connection mid-query -----------------------------------------
+
+async fn a_query_whose_connection_the_server_ends_is_503(app: TestApp) {
+    use sea_orm::{ConnectOptions, ConnectionTrait, Database, Statement};
+    app.create_product("held").await;
+    let mut options = ConnectOptions::new(app.database_url.clone());
+    options.max_connections(1).min_connections(1).sqlx_logging(false);
+    let other = Database::connect(options).await.unwrap();
+    other.execute_unprepared("BEGIN").await.unwrap();
+    other.execute_unprepared("SELECT 1 FROM data_products WHERE name = 'held' FOR UPDATE").await.unwrap();
+    let mut meta = crate::helpers::metadata_body();
+    meta["description"] = json!("written after an administrator ended a connection");
+    let waiting = {
+        let (app, meta) = (app.clone(), meta.clone());
+        tokio::spawn(async move { read(app.put_json("/v1/data-products/held", &meta).await).await })
+    };
+    // The write waits on the row lock; the server then ends its connection (SQLSTATE 57P01).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ended = other
+            .query_one_raw(Statement::from_string(
+                other.get_database_backend(),
+                "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap();
+        if ended > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the write never waited on the lock");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let reply = waiting.await.unwrap();
+    assert_problem_reply(&reply, 503, "/problems/unavailable");
+    assert!(!reply.text.contains("57P01") && !reply.text.contains("terminat"), "{}", reply.text);
+    other.execute_unprepared("ROLLBACK").await.unwrap();
+    expect(app.put_json("/v1/data-products/held", &meta).await, 200).await;
+}
+
+mod a_query_whose_connection_the_server_ends_is_503 {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_postgres() {
+        crate::helpers::run(crate::helpers::Backend::Postgres, super::a_query_whose_connection_the_server_ends_is_503)
+            .await
+    }
+}
