@@ -129,3 +129,93 @@ impl ReadCache {
         self.snapshots.weight() + self.heads.weight()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+    use crate::{
+        domain::model::{ProductMetadata, ProductStatus},
+        store::views::{ColumnRecord, ProductView, TableView},
+    };
+
+    fn snapshot(columns: usize) -> Arc<VersionSnapshot> {
+        let metadata = ProductMetadata {
+            description: "d".into(),
+            domain: "D".into(),
+            data_product_owner: "o@example.org".into(),
+            data_product_owner_display_name: "O".into(),
+            data_product_maintainer: None,
+            data_product_maintainer_display_name: None,
+            email: "e@example.org".into(),
+            status: ProductStatus::Draft,
+            retention_period: 1,
+            dpia_required: false,
+            dpia_location: None,
+            tags: Default::default(),
+        };
+        let column = ColumnRecord { name: "c".repeat(20), ty: "string".into(), description: "x".repeat(100), nullable: true };
+        let table = TableView {
+            product: "p".into(),
+            version: Version::FIRST,
+            name: "t".into(),
+            description: "t".into(),
+            columns: vec![column; columns],
+        };
+        let product = ProductView {
+            name: "p".into(),
+            version: Version::FIRST,
+            metadata,
+            tables: vec!["t".into()],
+            created_at: Utc::now(),
+            created_by: "a".into(),
+            updated_at: Utc::now(),
+            updated_by: "a".into(),
+            deleted_at: None,
+        };
+        VersionSnapshot::new(product, vec![table])
+    }
+
+    fn head(name: &str) -> Arc<Head> {
+        Arc::new(Head { id: 1, name: name.into(), domain: "D".into(), latest: Version::FIRST, deleted_at: None })
+    }
+
+    #[test]
+    fn a_flood_of_distinct_snapshots_stays_within_the_byte_bound() {
+        let bound = 4 * 1024 * 1024;
+        let cache = ReadCache::new(bound, true);
+        let one = snapshot(50);
+        assert!(one.weight > 50 * 100, "a snapshot weighs at least its text: {}", one.weight);
+        for id in 0..10_000 {
+            cache.put_snapshot(id, Version::FIRST, one.clone());
+            assert!(cache.weight() <= bound, "{} bytes held after {id} inserts", cache.weight());
+        }
+        assert!(cache.weight() > bound / 2, "the cache is used: {}", cache.weight());
+    }
+
+    #[test]
+    fn a_head_loaded_while_its_product_changed_is_not_kept() {
+        let cache = ReadCache::new(1 << 20, true);
+        let generation = cache.generation();
+        cache.forget_head("p");
+        cache.put_head(generation, head("p"));
+        assert!(cache.head("p").is_none(), "a head older than a change was kept");
+        cache.put_head(cache.generation(), head("p"));
+        assert!(cache.head("p").is_some());
+        cache.forget_head("p");
+        assert!(cache.head("p").is_none());
+    }
+
+    #[test]
+    fn heads_are_not_served_while_changes_cannot_be_heard() {
+        let cache = ReadCache::new(1 << 20, true);
+        cache.put_head(cache.generation(), head("p"));
+        cache.set_trusted(false);
+        assert!(cache.head("p").is_none());
+        cache.put_head(cache.generation(), head("p"));
+        assert!(cache.head("p").is_none(), "a head was kept while not listening");
+        cache.set_trusted(true);
+        assert!(cache.head("p").is_none(), "heads from before the listener came back were kept");
+    }
+}

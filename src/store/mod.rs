@@ -3,6 +3,7 @@
 //! on SQLite), so versions are numbered without gaps or duplicates.
 pub mod cache;
 pub mod entities;
+pub mod events;
 pub mod products;
 pub mod stats;
 pub mod versions;

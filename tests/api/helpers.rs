@@ -381,6 +381,40 @@ where
     }
 }
 
+/// A second application (another replica) on the database of `app`, until dropped.
+pub struct Replica {
+    pub app: TestApp,
+    stop: Option<oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl TestApp {
+    /// Starts another replica on this application's database, with the same token secret.
+    pub async fn replica(&self) -> Replica {
+        let dir = tempfile::Builder::new().prefix("daap-test-").tempdir().expect("a temporary directory");
+        let mut settings = Settings::local(Some(self.database_url.clone()), dir.path().join("data"));
+        settings.migrate_on_start = false;
+        settings.rate_limit_per_second = 0;
+        settings.shutdown_grace = Duration::from_secs(1);
+        settings.jwt_secret = Some(TEST_SECRET.to_owned());
+        let application = Application::build(settings).await.expect("the replica starts");
+        let base = format!("http://127.0.0.1:{}", application.port());
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(application.run_until(async move {
+            let _ = stopped.await;
+        }));
+        Replica { app: TestApp { base, ..self.clone() }, stop: Some(stop), _dir: dir }
+    }
+}
+
 async fn run_with<F, Fut>(mut settings: Settings, scenario: F)
 where
     F: FnOnce(TestApp) -> Fut,

@@ -18,5 +18,6 @@ mod resolve;
 mod schemas;
 mod stats;
 mod uploads;
+mod version_store;
 mod versions;
 mod webhooks;
