@@ -130,7 +130,10 @@ pub struct Upload {
     pub headers: Option<BTreeMap<String, String>>,
     /// Bytes per part (multipart uploads).
     pub part_size: Option<u64>,
-    /// One presigned URL per part (multipart uploads, in the create answer only).
+    /// How many parts the file is cut in (multipart uploads).
+    pub part_count: Option<u64>,
+    /// Presigned URLs of the first parts, at most 100 (multipart uploads, in the create answer
+    /// only); the others come from `GET /v1/uploads/{id}/parts?from=101`.
     pub parts: Option<Vec<UploadPartUrl>>,
     /// When the URL(s) stop working; a pending upload expires then.
     pub expires_at: String,
@@ -152,6 +155,25 @@ fn header_map(p: &Presigned) -> BTreeMap<String, String> {
     p.headers.iter().cloned().collect()
 }
 
+fn part_urls(parts: &[(i32, u64, Presigned)]) -> Vec<UploadPartUrl> {
+    parts
+        .iter()
+        .map(|(n, size, p)| UploadPartUrl { part_number: *n, url: p.url.clone(), size: *size, headers: header_map(p) })
+        .collect()
+}
+
+/// A page of a multipart upload's part URLs.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct UploadPartPage {
+    /// The parts of this page, by part number.
+    pub items: Vec<UploadPartUrl>,
+    /// How many parts the file is cut in.
+    pub part_count: u64,
+    /// Pass as `from` for the next page; absent after the last part.
+    pub next_from: Option<u64>,
+}
+
 impl Upload {
     fn of(row: &UploadRow, transfer: Option<&Transfer>) -> Upload {
         let status = match Status::parse(&row.status) {
@@ -163,21 +185,7 @@ impl Upload {
         };
         let (url, headers, parts) = match transfer {
             Some(Transfer::Single(p)) => (Some(p.url.clone()), Some(header_map(p)), None),
-            Some(Transfer::Multipart { parts, .. }) => (
-                None,
-                None,
-                Some(
-                    parts
-                        .iter()
-                        .map(|(n, size, p)| UploadPartUrl {
-                            part_number: *n,
-                            url: p.url.clone(),
-                            size: *size,
-                            headers: header_map(p),
-                        })
-                        .collect(),
-                ),
-            ),
+            Some(Transfer::Multipart { parts, .. }) => (None, None, Some(part_urls(parts))),
             None => (None, None, None),
         };
         Upload {
@@ -196,6 +204,7 @@ impl Upload {
             method: "PUT".to_owned(),
             headers,
             part_size: row.part_size.map(|p| p.max(0) as u64),
+            part_count: row.part_size.map(|p| (row.content_length.max(0) as u64).div_ceil(p.max(1) as u64)),
             parts,
             expires_at: timestamp(row.expires_at),
             size: row.size,
@@ -329,6 +338,13 @@ pub enum ListResponse {
 }
 
 #[derive(ApiResponse)]
+pub enum PartsResponse {
+    /// Presigned URLs of the requested parts, valid until the upload's `expiresAt`.
+    #[oai(status = 200)]
+    Ok(Json<UploadPartPage>),
+}
+
+#[derive(ApiResponse)]
 pub enum CompleteResponse {
     /// The parts were assembled; the upload is `received` and its file is being checked.
     #[oai(status = 200)]
@@ -367,8 +383,9 @@ impl UploadsApi {
     /// a presigned PUT URL signed for exactly the key, `Content-MD5` and `Content-Length`,
     /// valid for `DAAP_UPLOAD_URL_TTL` (15 minutes by default). Send the file with every
     /// header in `headers`, e.g. `curl -T file.csv -H "Content-MD5: ..." "<url>"`. Files
-    /// over `DAAP_MULTIPART_THRESHOLD` (5 GiB by default) get `partSize` and one URL per part
-    /// instead; finish them with `POST /v1/uploads/{id}/complete`.
+    /// over `DAAP_MULTIPART_THRESHOLD` (5 GiB by default) get `partSize`, `partCount` and the
+    /// URLs of the first 100 parts instead (the others from `GET /v1/uploads/{id}/parts`);
+    /// finish them with `POST /v1/uploads/{id}/complete`.
     ///
     /// Needs `daap:write` (and the product's domain, when the token lists domains). 404 for
     /// an unknown product or table, 409 for a deleted product, 422 for a bad filename
@@ -467,6 +484,40 @@ impl UploadsApi {
         Ok(ListResponse::Ok(Json(UploadPage {
             items: rows.iter().map(|r| Upload::of(r, None)).collect(),
             next_cursor: next.map(|n| params::encode_cursor('u', &n.to_string())),
+        })))
+    }
+
+    /// Page through a multipart upload's part URLs
+    ///
+    /// Presigned `UploadPart` URLs for `limit` parts (1..=1000, default 100) from part number
+    /// `from` (default 1), each with its `size` and `headers`, valid until the upload's
+    /// `expiresAt`; `nextFrom` is where the next page starts (absent after the last part). The
+    /// create answer holds the first 100. The URLs are secrets that let their holder write: this
+    /// needs `daap:write` (and the product's domain, when the token lists domains), like
+    /// completing the upload. 409 when the upload is not a pending multipart upload or has expired;
+    /// 400 when `from` is past the last part.
+    #[oai(path = "/uploads/:id/parts", method = "get", operation_id = "listUploadParts")]
+    async fn list_upload_parts(
+        &self,
+        state: Data<&AppState>,
+        _auth: BearerAuth,
+        who: Principal,
+        /// The upload id.
+        id: Path<String>,
+        /// The first part number of the page (1-based).
+        #[oai(default = "first_part", validator(minimum(value = "1"), maximum(value = "10000")))]
+        from: Query<u32>,
+        /// Parts in the page.
+        #[oai(default = "default_parts", validator(minimum(value = "1"), maximum(value = "1000")))]
+        limit: Query<u32>,
+    ) -> Result<PartsResponse, ApiError> {
+        who.require(Scope::Write)?;
+        let id = upload_id(&id)?;
+        let page = state.uploads.part_urls(&who, &id, u64::from(from.0), u64::from(limit.0)).await?;
+        Ok(PartsResponse::Ok(Json(UploadPartPage {
+            items: part_urls(&page.parts),
+            part_count: page.part_count,
+            next_from: page.next_from,
         })))
     }
 
@@ -579,8 +630,11 @@ impl UploadsApi {
             let uploads = state.uploads.clone();
             let id = row.id.clone();
             tokio::spawn(async move {
-                let checked = match uploads.get(&id).await {
-                    Ok(fresh) if fresh.status == Status::Received.as_str() => uploads.validate(&fresh).await.map(drop),
+                // `None`: purged meanwhile; the object belongs to nothing.
+                let checked = match uploads.find(&id).await {
+                    Ok(Some(fresh)) if fresh.status == Status::Received.as_str() => {
+                        uploads.validate(&fresh).await.map(drop)
+                    }
                     other => other.map(drop),
                 };
                 if let Err(err) = checked {
@@ -594,4 +648,12 @@ impl UploadsApi {
 
 fn default_limit() -> u32 {
     50
+}
+
+fn first_part() -> u32 {
+    1
+}
+
+fn default_parts() -> u32 {
+    crate::uploads::PARTS_IN_ANSWER as u32
 }
