@@ -531,6 +531,12 @@ async fn private_targets_are_refused_by_default(app: TestApp) {
         "http://[::1]/hook",
         "http://[fd00::1]/hook",
         "http://0.0.0.0/hook",
+        // IPv6 prefixes that tunnel or translate to IPv4 (local-use NAT64, 6to4, Teredo).
+        "http://[64:ff9b:1::a00:1]/hook",
+        "http://[64:ff9b::a9fe:a9fe]/hook",
+        "http://[2002:7f00:1::]/hook",
+        "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hook",
+        "http://[::ffff:0:a00:1]/hook",
         "http://name-that-does-not-resolve.invalid/hook",
     ] {
         let resp = app.post_json("/v1/webhooks", &json!({ "url": url })).await;
