@@ -63,11 +63,12 @@ impl From<UploadStatusDto> for Status {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct UploadCreate {
-    /// The file's name; it must end in `.csv`, `.json`, `.jsonl` or `.parquet` (1..=1024 characters).
+    /// The file's name; it must end in `.csv`, `.json`, `.jsonl` or `.parquet` (1..=1024 characters),
+    /// without control characters, line breaks or bidirectional formatting characters.
     #[oai(validator(
         min_length = 5,
         max_length = 1024,
-        pattern = r"\.([Cc][Ss][Vv]|[Jj][Ss][Oo][Nn]|[Jj][Ss][Oo][Nn][Ll]|[Pp][Aa][Rr][Qq][Uu][Ee][Tt])$"
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u2028-\u202E\u2066-\u2069]*\.([Cc][Ss][Vv]|[Jj][Ss][Oo][Nn]|[Jj][Ss][Oo][Nn][Ll]|[Pp][Aa][Rr][Qq][Uu][Ee][Tt])$"
     ))]
     pub filename: String,
     /// The file's size in bytes, 1..=5 TiB; signed into the URL.
