@@ -29,9 +29,9 @@ pub fn selector(raw: &str) -> Result<VersionSelector, ApiError> {
 /// control characters; one with them is a 400 naming the parameter (not echoing the value).
 pub fn filter_text(param: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
     match value {
-        Some(v) if v.chars().any(char::is_control) => Err(ApiError::MalformedRequest(format!(
-            "bad `{param}`: a filter must not contain control characters"
-        ))),
+        Some(v) if v.chars().any(char::is_control) => {
+            Err(ApiError::MalformedRequest(format!("bad `{param}`: a filter must not contain control characters")))
+        }
         other => Ok(other),
     }
 }

@@ -385,7 +385,9 @@ pub fn is_widening(old: &ColumnType, new: &ColumnType) -> bool {
         (T::Struct(fields), T::Struct(new_fields)) => {
             // Indexed by name: a search per field would make wide structs quadratic.
             let by_name: HashMap<&str, &ColumnType> = new_fields.iter().map(|f| (f.name.as_str(), &f.ty)).collect();
-            fields.iter().all(|field| by_name.get(field.name.as_str()).is_some_and(|ty| is_same_or_wider(&field.ty, ty)))
+            fields
+                .iter()
+                .all(|field| by_name.get(field.name.as_str()).is_some_and(|ty| is_same_or_wider(&field.ty, ty)))
         }
         _ => matches!(
             (integer_rank(old), integer_rank(new)),

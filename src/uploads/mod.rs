@@ -264,7 +264,11 @@ impl Uploads {
             let first = self
                 .presign_parts(&key, &upload_id, new.content_length, size, 1, PARTS_IN_ANSWER.min(count), ttl)
                 .await?;
-            (Transfer::Multipart { part_size: size, part_count: count, parts: first }, Some(upload_id), Some(size as i64))
+            (
+                Transfer::Multipart { part_size: size, part_count: count, parts: first },
+                Some(upload_id),
+                Some(size as i64),
+            )
         } else {
             let url = self
                 .storage
@@ -333,7 +337,8 @@ impl Uploads {
         let mut parts = Vec::with_capacity(count as usize);
         for number in from..from + count {
             let len = size.min(length - (number - 1) * size);
-            let url = self.storage.presign_part(key, upload_id, number as i32, len, ttl).await.map_err(storage_error)?;
+            let url =
+                self.storage.presign_part(key, upload_id, number as i32, len, ttl).await.map_err(storage_error)?;
             parts.push((number as i32, len, url));
         }
         Ok(parts)

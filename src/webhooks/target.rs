@@ -178,11 +178,11 @@ mod tests {
             "2002:5db8:d70e::1",         // 6to4, even of a public IPv4
             "2001::1",                   // Teredo
             "2001:0:4136:e378:8000:63bf:3fff:fdd2",
-            "2001:10::1",     // ORCHID
-            "2001:2::1",      // benchmarking
-            "::ffff:127.0.0.1",  // IPv4-mapped
-            "::ffff:0:a00:1", // IPv4-translated
-            "::127.0.0.1",    // IPv4-compatible
+            "2001:10::1",       // ORCHID
+            "2001:2::1",        // benchmarking
+            "::ffff:127.0.0.1", // IPv4-mapped
+            "::ffff:0:a00:1",   // IPv4-translated
+            "::127.0.0.1",      // IPv4-compatible
             "fc00::1",
             "fd12:3456::1",
             "fe80::1",
@@ -200,7 +200,8 @@ mod tests {
             let url = parse(&format!("http://[{refused}]:8080/hook")).unwrap();
             assert!(check_literal(&url).is_err(), "{refused} literal was let through");
         }
-        for allowed in ["2606:4700::6810:84e5", "2a00:1450:4009:81f::200e", "64:ff9b::5db8:d70e", "::ffff:93.184.215.14"]
+        for allowed in
+            ["2606:4700::6810:84e5", "2a00:1450:4009:81f::200e", "64:ff9b::5db8:d70e", "::ffff:93.184.215.14"]
         {
             assert!(is_deliverable(allowed.parse().unwrap()), "{allowed} was refused");
         }

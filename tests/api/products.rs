@@ -836,7 +836,8 @@ async fn control_characters_are_refused_at_the_edge_on_every_backend(app: TestAp
             Some(key) => body["tags"] = json!({ key: value }),
             None => body[&member[1..]] = json!(value),
         }
-        let problem = assert_problem(app.post_json("/v1/data-products", &body).await, 422, "/problems/validation").await;
+        let problem =
+            assert_problem(app.post_json("/v1/data-products", &body).await, 422, "/problems/validation").await;
         assert_eq!(error_fields(&problem), [member], "{value:?}");
         assert!(problem.to_string().contains("control characters"), "{problem}");
     }
@@ -844,19 +845,15 @@ async fn control_characters_are_refused_at_the_edge_on_every_backend(app: TestAp
     let mut body = product_body("nul_test");
     body["bad\u{0}name"] = json!(1);
     assert_problem(app.post_json("/v1/data-products", &body).await, 422, "/problems/validation").await;
-    let table = json!({ "tableDescription": "T", "columns": [{ "name": "a", "type": "int", "description": "x\u{0}" }] });
+    let table =
+        json!({ "tableDescription": "T", "columns": [{ "name": "a", "type": "int", "description": "x\u{0}" }] });
     let problem = assert_problem(app.put_table("texts", "t", &table).await, 422, "/problems/validation").await;
     assert_eq!(error_fields(&problem), ["/columns/0/description"]);
     assert_problem(app.get("/v1/data-products/nul_test").await, 404, "/problems/not-found").await;
 
-    for query in [
-        "q=%00",
-        "q=a%01b",
-        "domain=HMPPS%00",
-        "owner=owner%40example.com%00",
-        "tag=team%00",
-        "tag=team:a%0Ab",
-    ] {
+    for query in
+        ["q=%00", "q=a%01b", "domain=HMPPS%00", "owner=owner%40example.com%00", "tag=team%00", "tag=team:a%0Ab"]
+    {
         let problem =
             assert_problem(app.get(&format!("/v1/data-products?{query}")).await, 400, "/problems/malformed-request")
                 .await;

@@ -503,9 +503,12 @@ async fn structs_over_spec_limits_are_a_quick_422_naming_the_limit(app: TestApp)
 
     // 20 structs of 499 fields inside one: 10,001 type nodes.
     let nodes = wide_struct(20, &wide_struct(499, "int"));
-    let problem =
-        assert_problem(app.put_table("wide", "t", &table_body("Wide", vec![col("s", &nodes)])).await, 422, "/problems/validation")
-            .await;
+    let problem = assert_problem(
+        app.put_table("wide", "t", &table_body("Wide", vec![col("s", &nodes)])).await,
+        422,
+        "/problems/validation",
+    )
+    .await;
     assert!(problem.to_string().contains("at most 10000 type nodes"), "{problem}");
     assert_eq!(app.version_list("wide").await, ["v1.0"], "a refused table made a version");
 }

@@ -517,8 +517,12 @@ async fn a_purge_forgets_the_products_uploads_for_good(app: TestApp) {
     let mut body = crate::helpers::product_body("purged_data");
     body["domain"] = json!("OTHER");
     expect(app.post_json("/v1/data-products", &body).await, 201).await;
-    app.put_table_ok("purged_data", "rows", &table_body("Rows", vec![col_not_null("id", "int"), col("label", "string")]))
-        .await;
+    app.put_table_ok(
+        "purged_data",
+        "rows",
+        &table_body("Rows", vec![col_not_null("id", "int"), col("label", "string")]),
+    )
+    .await;
     let owner = mint_token("other-writer", "daap:read daap:write", Some(vec!["OTHER".to_owned()]));
     let as_owner = |method: Method, path: &str| bare().request(method, app.url(path)).bearer_auth(&owner);
     let listed = as_owner(Method::GET, "/v1/data-products/purged_data/uploads").send().await.unwrap();
@@ -573,11 +577,14 @@ async fn control_characters_in_filenames_and_event_keys_are_refused(app: TestApp
     let page = expect(app.get("/v1/data-products/landing_names/uploads").await, 200).await.body;
     assert_eq!(page["items"].as_array().map(Vec::len), Some(1), "a refused request wrote an upload: {page}");
 
-    for (key, bucket) in [("landing/a%00b.csv", "daap-landing"), ("landing/a%0Ab.csv", "daap-landing"), ("landing/x.csv", "daap\u{0}")] {
+    for (key, bucket) in
+        [("landing/a%00b.csv", "daap-landing"), ("landing/a%0Ab.csv", "daap-landing"), ("landing/x.csv", "daap\u{0}")]
+    {
         let event = json!({ "Records": [
             { "eventName": "ObjectCreated:Put", "s3": { "bucket": { "name": bucket }, "object": { "key": key } } }
         ]});
-        let problem = assert_problem(app.post_json("/v1/storage-events", &event).await, 422, "/problems/validation").await;
+        let problem =
+            assert_problem(app.post_json("/v1/storage-events", &event).await, 422, "/problems/validation").await;
         let fields = error_fields(&problem);
         assert!(fields == ["/Records/0/s3/object/key"] || fields == ["/Records/0/s3/bucket/name"], "{fields:?}");
     }
@@ -612,7 +619,8 @@ async fn multipart_part_urls_come_in_pages(app: TestApp) {
     assert!(read_back.get("parts").is_none(), "{read_back}");
 
     let page = expect(app.get(&format!("/v1/uploads/{id}/parts?limit=2")).await, 200).await.body;
-    let numbers: Vec<u64> = page["items"].as_array().unwrap().iter().map(|p| p["partNumber"].as_u64().unwrap()).collect();
+    let numbers: Vec<u64> =
+        page["items"].as_array().unwrap().iter().map(|p| p["partNumber"].as_u64().unwrap()).collect();
     assert_eq!(numbers, [1, 2]);
     assert_eq!(page["nextFrom"], json!(3));
     assert_eq!(page["partCount"], json!(251));
