@@ -235,8 +235,9 @@ pub struct CompletedPartDto {
     /// 1..=10000, each number once.
     #[oai(validator(minimum(value = "1"), maximum(value = "10000")))]
     pub part_number: i32,
-    /// The `ETag` header the store answered the part's PUT with (quotes optional).
-    #[oai(validator(min_length = 1, max_length = 128))]
+    /// The `ETag` header the store answered the part's PUT with (quotes optional; no control
+    /// characters).
+    #[oai(validator(min_length = 1, max_length = 128, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
     pub etag: String,
 }
 
@@ -252,7 +253,8 @@ pub struct UploadComplete {
 /// The bucket of an S3 event record.
 #[derive(Debug, Clone, Object)]
 pub struct StorageEventBucket {
-    /// The bucket's name (required in an `ObjectCreated:*` record).
+    /// The bucket's name (required in an `ObjectCreated:*` record; no control characters).
+    #[oai(validator(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
     pub name: Option<String>,
 }
 
@@ -260,7 +262,10 @@ pub struct StorageEventBucket {
 #[derive(Debug, Clone, Object)]
 pub struct StorageEventObject {
     /// The object's key, URL-encoded (`+` for a space, `%xx` for a byte); required in an
-    /// `ObjectCreated:*` record.
+    /// `ObjectCreated:*` record. Neither it nor what it decodes to may hold control characters.
+    #[oai(validator(
+        pattern = r"^(?:[^%\u0000-\u001F\u007F-\u009F]|%(?:[2-6][0-9A-Fa-f]|7[0-9A-Ea-e]|[89A-Fa-f][0-9A-Fa-f]))*$"
+    ))]
     pub key: Option<String>,
     /// The object's size (informative: the service HEADs the object).
     pub size: Option<i64>,
