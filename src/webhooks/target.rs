@@ -22,6 +22,10 @@ pub fn parse(raw: &str) -> Result<Url, String> {
     if raw.len() > MAX_URL_LEN {
         return Err(format!("must be at most {MAX_URL_LEN} characters long"));
     }
+    // URL parsing drops tabs and line breaks silently; the URL kept must be the one checked.
+    if raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err("must not contain whitespace or control characters".to_owned());
+    }
     let url = Url::parse(raw).map_err(|e| format!("must be an absolute http(s) URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("must be an http or https URL, not `{}`", url.scheme()));
@@ -150,8 +154,17 @@ mod tests {
     fn only_http_urls_with_a_host_and_no_credentials_parse() {
         assert!(parse("https://example.com/hook").is_ok());
         assert!(parse("http://127.0.0.1:9000/x").is_ok());
-        for bad in ["ftp://example.com/", "example.com/hook", "https://user:pw@example.com/", "file:///etc/passwd", ""]
-        {
+        for bad in [
+            "ftp://example.com/",
+            "example.com/hook",
+            "https://user:pw@example.com/",
+            "file:///etc/passwd",
+            "",
+            "https://exa\nmple.com/hook",
+            "https://example.com/ho\tok",
+            "https://example.com/\u{0}",
+            "https://example.com/a b",
+        ] {
             assert!(parse(bad).is_err(), "{bad} was accepted");
         }
         assert!(parse(&format!("https://example.com/{}", "a".repeat(MAX_URL_LEN))).is_err());
