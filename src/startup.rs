@@ -54,7 +54,7 @@ impl Application {
                 Db::sqlite_url(&settings.data_dir)
             }
         };
-        let db = Db::connect(&url, settings.db_max_connections).await?;
+        let db = Db::connect(&url, settings.db_max_connections, settings.cache_bytes).await?;
         if settings.migrate_on_start {
             db.migrate_up().await?;
         }

@@ -1,25 +1,31 @@
 //! The change feed: one total order of events, each written in the same transaction as
 //! the change it describes.
 //!
-//! Ordering design: `events.seq` is a database sequence, but a sequence alone does not
-//! give commit order on PostgreSQL (a transaction can take seq 7, another seq 8 and commit
-//! first, so a reader that saw 8 would skip 7 for good). Every transaction that appends an
-//! event therefore first takes one transaction-scoped advisory lock
-//! (`pg_advisory_xact_lock`), then takes its `seq`, and holds the lock until it commits.
-//! The appends of concurrent transactions (on any replica) thus take their numbers in the
-//! order they commit, and an event can never become visible behind a cursor a reader has
-//! already passed. Only the short tail of a write (append + commit) is serialised. On
-//! SQLite there is one writer at a time, which gives the same guarantee.
+//! Ordering design: the feed is ordered by `(txid, seq)`, where `txid` is the id of the
+//! transaction that wrote the event (`pg_current_xact_id()`, a column default) and `seq` a
+//! sequence. A reader returns only events whose `txid` is below the oldest transaction
+//! still in progress when its statement started (`pg_snapshot_xmin(pg_current_snapshot())`).
+//! Every transaction below that horizon has ended, so all its events are visible to the
+//! reader; every transaction that has not ended, or has not started, has a `txid` at or
+//! above the horizon, so its events sort after everything the reader returned. Hence no
+//! event can ever become visible behind a cursor a reader has already passed, and writers
+//! take no lock to append: independent writes commit in parallel. The price is that an
+//! event waits for older transactions still running before it is read (the long poll
+//! re-reads briefly until it is). A cursor names an event by its `seq`; its position is
+//! that event's `(txid, seq)`. Events written before this design have `txid` 0 and keep
+//! their `seq` order. On SQLite, with one writer at a time, `txid` is always 0 and `seq`
+//! order is commit order.
 //!
 //! Waiting readers (`wait`) sleep on one in-process notifier; it is woken by local
 //! commits and, on PostgreSQL, by one `LISTEN daap_events` connection per replica, so
-//! waiting clients never poll the database.
+//! waiting clients never poll the database. A notification's payload is the product the
+//! event is about, so other replicas' caches forget that product's head.
 use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QuerySelect,
+    Statement,
 };
 use tokio::sync::watch;
 
@@ -93,16 +99,19 @@ pub struct NewEvent {
     pub data: serde_json::Value,
 }
 
-/// The advisory lock key that orders appends (an arbitrary constant owned by daap).
-const APPEND_LOCK: i64 = 0x6461_6170_6576;
 /// The PostgreSQL notification channel that tells other replicas an event committed.
 pub const CHANNEL: &str = "daap_events";
 
 /// Appends `event` inside the caller's transaction (see the module docs for the ordering).
 pub async fn append(conn: &impl ConnectionTrait, event: NewEvent) -> Result<EventRow, DbErr> {
     if conn.get_database_backend() == DbBackend::Postgres {
-        conn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({APPEND_LOCK}), pg_notify('{CHANNEL}', '')"))
-            .await?;
+        // Delivered when (and only if) the transaction commits.
+        conn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [CHANNEL.into(), event.data_product.clone().into()],
+        ))
+        .await?;
     }
     events::ActiveModel {
         id: Set(uuid::Uuid::new_v4().to_string()),
@@ -117,6 +126,29 @@ pub async fn append(conn: &impl ConnectionTrait, event: NewEvent) -> Result<Even
     }
     .insert(conn)
     .await
+}
+
+/// Whether an event's transaction is below the horizon: every transaction before it has
+/// ended, so nothing can commit behind it any more (PostgreSQL; always on SQLite).
+fn settled(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Postgres => "(txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint)",
+        _ => "1",
+    }
+}
+
+/// The feed position of the event `seq` (`None`: no such event).
+async fn position(conn: &impl ConnectionTrait, seq: i64) -> Result<Option<(i64, i64)>, DbErr> {
+    if seq == 0 {
+        return Ok(Some((i64::MIN, 0)));
+    }
+    let txid = events::Entity::find_by_id(seq)
+        .select_only()
+        .column(events::Column::Txid)
+        .into_tuple::<i64>()
+        .one(conn)
+        .await?;
+    Ok(txid.map(|t| (t, seq)))
 }
 
 /// The opaque feed cursor that resumes right after `seq`.
@@ -145,33 +177,88 @@ pub fn wire(row: &EventRow) -> serde_json::Value {
     event
 }
 
-/// The `seq` of the newest committed event (0 when the feed is empty). Appends take their
-/// `seq` in commit order, so every event after it commits later.
+/// The `seq` of the last event a reader can see now (0 when there is none): every event
+/// that commits later sorts after it.
 pub async fn head(conn: &impl ConnectionTrait) -> Result<i64, DbErr> {
-    let newest = events::Entity::find().order_by_desc(events::Column::Seq).limit(1).one(conn).await?;
-    Ok(newest.map(|e| e.seq).unwrap_or(0))
+    let backend = conn.get_database_backend();
+    let sql = format!("SELECT seq FROM events WHERE {} ORDER BY txid DESC, seq DESC LIMIT 1", settled(backend));
+    let row = conn.query_one_raw(Statement::from_string(backend, sql)).await?;
+    Ok(match row {
+        Some(row) => row.try_get("", "seq")?,
+        None => 0,
+    })
 }
 
 /// A page request of the feed.
 #[derive(Debug, Clone, Default)]
 pub struct FeedQuery {
-    /// Only events with a larger `seq`.
+    /// Only events after the event with this `seq` (0: from the start).
     pub after: i64,
     pub limit: u64,
     pub event_type: Option<String>,
     pub data_product: Option<String>,
 }
 
-/// The next events after `q.after`, in feed order.
-pub async fn read(conn: &impl ConnectionTrait, q: &FeedQuery) -> Result<Vec<EventRow>, DbErr> {
-    let mut select = events::Entity::find().filter(events::Column::Seq.gt(q.after));
+/// Why a page cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    #[error("the cursor names no event of the feed")]
+    UnknownCursor,
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// How long a read waits for events that have committed but are not settled yet (older
+/// transactions still running), so a client reads its own writes.
+const SETTLE_FOR: Duration = Duration::from_secs(1);
+
+/// The next events after `q.after`, in feed order: only settled ones, so none can ever
+/// commit before them. When committed events wait behind the horizon and the page is not
+/// full, waits up to `SETTLE_FOR` for them.
+pub async fn read(conn: &impl ConnectionTrait, q: &FeedQuery) -> Result<Vec<EventRow>, FeedError> {
+    let started = tokio::time::Instant::now();
+    loop {
+        let (rows, waiting) = read_once(conn, q).await?;
+        if !waiting || rows.len() as u64 >= q.limit || started.elapsed() >= SETTLE_FOR {
+            return Ok(rows);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// One page of settled events, and whether committed events wait behind them.
+async fn read_once(conn: &impl ConnectionTrait, q: &FeedQuery) -> Result<(Vec<EventRow>, bool), FeedError> {
+    let backend = conn.get_database_backend();
+    let (txid, seq) = position(conn, q.after).await?.ok_or(FeedError::UnknownCursor)?;
+    let p = |n: usize| if backend == DbBackend::Postgres { format!("${n}") } else { format!("?{n}") };
+    // Settled events sort before unsettled ones (their txid is lower), so the settled
+    // rows are a prefix of the page.
+    let mut sql = format!(
+        "SELECT seq, txid, id, event_type, data_product, version, table_name, occurred_at, actor, data, \
+         {} AS settled FROM events WHERE (txid, seq) > ({}, {})",
+        settled(backend),
+        p(1),
+        p(2),
+    );
+    let mut values: Vec<sea_orm::Value> = vec![txid.into(), seq.into()];
     if let Some(t) = &q.event_type {
-        select = select.filter(events::Column::EventType.eq(t.as_str()));
+        values.push(t.clone().into());
+        sql.push_str(&format!(" AND event_type = {}", p(values.len())));
     }
-    if let Some(p) = &q.data_product {
-        select = select.filter(events::Column::DataProduct.eq(p.as_str()));
+    if let Some(product) = &q.data_product {
+        values.push(product.clone().into());
+        sql.push_str(&format!(" AND data_product = {}", p(values.len())));
     }
-    select.order_by_asc(events::Column::Seq).limit(q.limit).all(conn).await
+    values.push((q.limit as i64).into());
+    sql.push_str(&format!(" ORDER BY txid, seq LIMIT {}", p(values.len())));
+    let mut rows = Vec::new();
+    for row in conn.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await? {
+        if !row.try_get::<bool>("", "settled")? {
+            return Ok((rows, true));
+        }
+        rows.push(EventRow::from_query_result(&row, "")?);
+    }
+    Ok((rows, false))
 }
 
 /// Wakes every waiting feed reader when events commit.
@@ -199,25 +286,45 @@ impl Notifier {
         self.0.subscribe()
     }
 
-    /// Listens for commits of other replicas (PostgreSQL only) for as long as the process runs.
-    pub fn listen_postgres(&self, pool: sea_orm::sqlx::PgPool) {
+    /// Listens for commits of other replicas (PostgreSQL only) for as long as the process
+    /// runs, telling `on` what it hears: `Listening` once the channel is open (anything may
+    /// have committed before), `Committed(product)` per notification, `Lost` when the
+    /// connection breaks (until the next `Listening`, nothing is heard).
+    pub fn listen_postgres(&self, pool: sea_orm::sqlx::PgPool, on: Arc<dyn Fn(Heard<'_>) + Send + Sync>) {
         let notifier = self.clone();
         tokio::spawn(async move {
             loop {
                 match sea_orm::sqlx::postgres::PgListener::connect_with(&pool).await {
                     Ok(mut listener) => {
                         if listener.listen(CHANNEL).await.is_ok() {
+                            on(Heard::Listening);
                             // Anything committed while we were not listening.
                             notifier.notify();
-                            while listener.recv().await.is_ok() {
+                            // `try_recv` says when the connection was lost (`recv` would reconnect
+                            // silently, and what was sent meanwhile would never be heard).
+                            while let Ok(Some(notification)) = listener.try_recv().await {
+                                on(Heard::Committed(notification.payload()));
                                 notifier.notify();
                             }
                         }
+                        on(Heard::Lost);
                     }
-                    Err(err) => tracing::warn!(error = %err, "feed listener cannot connect; retrying"),
+                    Err(err) => {
+                        on(Heard::Lost);
+                        tracing::warn!(error = %err, "feed listener cannot connect; retrying");
+                    }
                 }
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
             }
         });
     }
+}
+
+/// What the change listener hears.
+#[derive(Debug, Clone, Copy)]
+pub enum Heard<'a> {
+    Listening,
+    /// An event about this product committed on some replica.
+    Committed(&'a str),
+    Lost,
 }

@@ -191,34 +191,16 @@ pub fn part_size(length: u64, wanted: u64) -> u64 {
 }
 
 impl Uploads {
-    /// What an upload of `table` of `name` needs to know, from the read cache when no event
-    /// has committed since it was loaded (a deleted product or a changed table emits one).
+    /// What an upload of `table` of `name` needs to know (through the read cache).
     async fn target(&self, name: &ProductName, table: &TableName) -> Result<Target, ApiError> {
-        let key = format!("upload-target:{name}:{table}");
-        if let Some(target) = self.db.reads.get::<Target>(&key) {
-            return Ok(target);
-        }
-        let epoch = self.db.reads.epoch();
-        let product = q::find_product(&self.db.conn, name.as_str(), true)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format_args!("data product `{name}`")))?;
-        let columns = match q::version_table(&self.db.conn, product.latest_version_id, table.as_str()).await? {
-            None => None,
-            Some(schema) => {
-                let columns: Vec<serde_json::Value> = serde_json::from_value(schema.columns)
-                    .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored columns: {e}")))?;
-                Some(columns.iter().filter_map(|c| c.get("name")?.as_str().map(str::to_owned)).collect())
-            }
-        };
-        let target = Target {
-            domain: product.domain,
-            deleted: product.deleted_at.is_some(),
-            major: product.version_major,
-            version: format!("v{}.{}", product.version_major, product.version_minor),
-            columns,
-        };
-        self.db.reads.put(key, epoch, target.clone());
-        Ok(target)
+        let (head, table) = crate::catalog::upload_target(&self.db, name, table).await?;
+        Ok(Target {
+            domain: head.domain.clone(),
+            deleted: head.deleted_at.is_some(),
+            major: head.latest.major as i32,
+            version: head.latest.to_string(),
+            columns: table.map(|t| t.columns.into_iter().map(|c| c.name).collect()),
+        })
     }
 
     /// Registers an upload of `table` of the latest version of `name`, with its presigned
