@@ -812,6 +812,7 @@ pub async fn purge_product(db: &Db, who: &Principal, name: &ProductName) -> Resu
     let mut pending = Pending::begin(db, ()).await?;
     let row = q::lock_product(&pending.txn, name.as_str()).await?.ok_or_else(|| product_not_found(name.as_str()))?;
     q::purge_product(&pending.txn, row.id).await?;
+    crate::uploads::delete_for_product(&pending.txn, name.as_str()).await?;
     // The product's earlier events stay in the feed; this is their tombstone.
     pending.emit(event(EventType::DataProductPurged, name.as_str(), who)).await?;
     Ok(pending)

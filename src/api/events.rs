@@ -117,7 +117,7 @@ impl EventsApi {
             after: after_seq,
             limit: u64::from(limit.0),
             event_type: event_type.0,
-            data_product: data_product.0,
+            data_product: params::filter_text("dataProduct", data_product.0)?,
         };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(u64::from(wait.0));
         let mut wake = state.db.feed.subscribe();
