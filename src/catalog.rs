@@ -1,12 +1,19 @@
 //! The workflows behind the HTTP API: each owns its transaction, applies the
-//! versioning rules of `domain::diff` to the latest snapshot, and writes a new
+//! versioning rules of `domain::diff` to the latest version, and writes a new
 //! immutable version only when something changed. Writers to one product are
 //! serialised, so version numbers never repeat and no change is lost.
-use chrono::{DateTime, Utc};
+//!
+//! A write reads and stores only what it changes (the metadata, or the one table it
+//! names): versions share every other table with the version before (`store::versions`).
+//! Reads go through the cache: a product's head says which version is latest, and an
+//! exact version is an immutable snapshot, loaded once.
+use std::sync::Arc;
+
+use chrono::Utc;
 use sea_orm::{ActiveValue::Set, DatabaseTransaction, IntoActiveModel, TransactionTrait};
-use serde::{Deserialize, Serialize};
 use tokio::sync::OwnedMutexGuard;
 
+pub use crate::store::views::{ColumnRecord, ProductView, TableView, VersionSummary};
 use crate::{
     auth::Principal,
     domain::{
@@ -17,59 +24,21 @@ use crate::{
         public_id::PublicId,
         version::{Version, VersionSelector},
     },
-    error::ApiError,
+    error::{ApiError, FieldError},
     events::{self, EventType, NewEvent, Notifier},
     idempotency::{self, ClaimedKey, StoredResponse},
     store::{
         Db,
+        cache::ReadCache,
         entities::{data_product_versions, data_products},
-        products::{self as q, ProductFilter, ProductRow, TableRow, VersionRow},
+        products::{self as q, ProductFilter, ProductRow},
+        versions::{self as vq, TableRow, VersionRow},
+        views::{Head, VersionSnapshot},
     },
 };
 
-/// A product as of one version, ready to render.
-#[derive(Debug, Clone)]
-pub struct ProductView {
-    pub name: String,
-    pub version: Version,
-    pub metadata: ProductMetadata,
-    pub tables: Vec<String>,
-    pub created_at: DateTime<Utc>,
-    pub created_by: String,
-    pub updated_at: DateTime<Utc>,
-    pub updated_by: String,
-    pub deleted_at: Option<DateTime<Utc>>,
-}
-
-/// A table as it is in one version.
-#[derive(Debug, Clone)]
-pub struct TableView {
-    pub product: String,
-    pub version: Version,
-    pub name: String,
-    pub description: String,
-    pub columns: Vec<ColumnRecord>,
-}
-
-/// A column as stored (JSON) and returned: the type in canonical form.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ColumnRecord {
-    pub name: String,
-    #[serde(rename = "type")]
-    pub ty: String,
-    pub description: String,
-    pub nullable: bool,
-}
-
-/// One entry of a product's history.
-#[derive(Debug, Clone)]
-pub struct VersionSummary {
-    pub version: Version,
-    pub change_type: ChangeClass,
-    pub changes: Vec<Change>,
-    pub created_at: DateTime<Utc>,
-    pub created_by: String,
-}
+/// At most this many tables in one version of a product (SPEC 8.1).
+pub const MAX_TABLES: usize = 1000;
 
 /// How a write is guarded and whether it is real.
 #[derive(Debug, Clone, Default)]
@@ -86,7 +55,6 @@ pub struct WriteOutcome {
     pub product: ProductView,
     pub class: ChangeClass,
     pub changes: Vec<Change>,
-    pub snapshot: Snapshot,
 }
 
 /// What a public ID names.
@@ -102,7 +70,9 @@ pub struct Pending<T> {
     txn: DatabaseTransaction,
     _writer: Option<OwnedMutexGuard<()>>,
     feed: Notifier,
-    emitted: bool,
+    reads: Arc<ReadCache>,
+    /// Products whose events this transaction appends: their heads move at commit.
+    touched: Vec<String>,
     pub value: T,
 }
 
@@ -111,7 +81,7 @@ impl<T> Pending<T> {
     pub(crate) async fn begin(db: &Db, value: T) -> Result<Pending<T>, ApiError> {
         let writer = db.writer().await;
         let txn = db.conn.begin().await?;
-        Ok(Pending { txn, _writer: writer, feed: db.feed.clone(), emitted: false, value })
+        Ok(Pending { txn, _writer: writer, feed: db.feed.clone(), reads: db.reads.clone(), touched: Vec::new(), value })
     }
 
     /// The transaction the write runs in.
@@ -120,13 +90,23 @@ impl<T> Pending<T> {
     }
 
     pub(crate) fn map<U>(self, f: impl FnOnce(T) -> U) -> Pending<U> {
-        Pending { txn: self.txn, _writer: self._writer, feed: self.feed, emitted: self.emitted, value: f(self.value) }
+        Pending {
+            txn: self.txn,
+            _writer: self._writer,
+            feed: self.feed,
+            reads: self.reads,
+            touched: self.touched,
+            value: f(self.value),
+        }
     }
 
     /// Appends an event to the feed in this transaction.
     pub(crate) async fn emit(&mut self, event: NewEvent) -> Result<(), ApiError> {
+        let product = event.data_product.clone();
         events::append(&self.txn, event).await?;
-        self.emitted = true;
+        if !self.touched.contains(&product) {
+            self.touched.push(product);
+        }
         Ok(())
     }
 
@@ -136,7 +116,10 @@ impl<T> Pending<T> {
             idempotency::complete(&self.txn, key, response).await?;
         }
         self.txn.commit().await?;
-        if self.emitted {
+        for product in &self.touched {
+            self.reads.forget_head(product);
+        }
+        if !self.touched.is_empty() {
             self.feed.notify();
         }
         Ok(self.value)
@@ -201,18 +184,14 @@ fn head_view(row: &ProductRow) -> Result<ProductView, ApiError> {
     })
 }
 
-fn version_view(product: &ProductRow, v: &VersionRow) -> Result<ProductView, ApiError> {
-    Ok(ProductView {
-        name: product.name.clone(),
-        version: version_of(v.major, v.minor),
-        metadata: parse_metadata(&v.metadata)?,
-        tables: parse_names(&v.table_names)?,
-        created_at: product.created_at,
-        created_by: product.created_by.clone(),
-        updated_at: v.created_at,
-        updated_by: v.created_by.clone(),
-        deleted_at: product.deleted_at,
-    })
+fn head_of(row: &ProductRow) -> Head {
+    Head {
+        id: row.id,
+        name: row.name.clone(),
+        domain: row.domain.clone(),
+        latest: version_of(row.version_major, row.version_minor),
+        deleted_at: row.deleted_at,
+    }
 }
 
 fn table_view(product: &str, version: Version, row: TableRow) -> Result<TableView, ApiError> {
@@ -238,23 +217,23 @@ fn records_of(table: &Table) -> Vec<ColumnRecord> {
         .collect()
 }
 
-fn table_from_row(row: &TableRow) -> Result<Table, ApiError> {
-    let records: Vec<ColumnRecord> =
-        serde_json::from_value(row.columns.clone()).map_err(|e| internal("stored columns", e))?;
-    let columns = records
-        .into_iter()
+/// A stored table, parsed back into domain types (for the versioning rules).
+fn table_of(view: &TableView) -> Result<Table, ApiError> {
+    let columns = view
+        .columns
+        .iter()
         .map(|r| {
             Ok(Column {
                 name: ColumnName::parse(&r.name).map_err(|e| internal("stored column name", e))?,
                 ty: ColumnType::parse(&r.ty).map_err(|e| internal("stored column type", e))?,
-                description: r.description,
+                description: r.description.clone(),
                 nullable: r.nullable,
             })
         })
         .collect::<Result<_, ApiError>>()?;
     Ok(Table {
-        name: TableName::parse(&row.name).map_err(|e| internal("stored table name", e))?,
-        description: row.description.clone(),
+        name: TableName::parse(&view.name).map_err(|e| internal("stored table name", e))?,
+        description: view.description.clone(),
         columns,
     })
 }
@@ -284,10 +263,6 @@ pub fn etag_matches_strong(header: &str, version: Version) -> bool {
 
 fn metadata_json(m: &ProductMetadata) -> Result<serde_json::Value, ApiError> {
     serde_json::to_value(m).map_err(|e| internal("metadata to JSON", e))
-}
-
-fn names_json(snapshot: &Snapshot) -> serde_json::Value {
-    serde_json::Value::from(snapshot.tables.iter().map(|t| t.name.as_str().to_owned()).collect::<Vec<_>>())
 }
 
 fn tag_rows(m: &ProductMetadata) -> Vec<(String, String)> {
@@ -321,6 +296,7 @@ pub async fn create_product(
             metadata: Set(metadata_value.clone()),
             table_names: Set(serde_json::json!([])),
             latest_version_id: Set(0),
+            latest_ord: Set(1),
             version_major: Set(first.major as i32),
             version_minor: Set(first.minor as i32),
             created_at: Set(now),
@@ -333,16 +309,16 @@ pub async fn create_product(
     )
     .await
     .map_err(|e| on_unique(e, || already_exists(name)))?;
-    let version = q::insert_version(
+    let version = vq::insert_version(
         txn,
         data_product_versions::ActiveModel {
             product_id: Set(row.id),
             major: Set(first.major as i32),
             minor: Set(first.minor as i32),
+            ord: Set(1),
             change_type: Set(ChangeClass::Major.as_str().to_owned()),
             changes: Set(serde_json::json!([])),
             metadata: Set(metadata_value),
-            table_names: Set(serde_json::json!([])),
             created_at: Set(now),
             created_by: Set(who.sub.clone()),
             ..Default::default()
@@ -381,17 +357,32 @@ fn product_not_found(name: &str) -> ApiError {
     ApiError::not_found(format_args!("data product `{name}`"))
 }
 
-/// Applies `change` to the latest snapshot of `name` and records a version if anything changed.
-async fn write<F>(
+/// What one write changes of the latest version.
+enum Edit {
+    Metadata(ProductMetadata),
+    PutTable(Table),
+    DeleteTable(TableName),
+}
+
+/// The latest version's table `name`, decoded, if it has one.
+async fn live_table(txn: &DatabaseTransaction, row: &ProductRow, name: &TableName) -> Result<Option<Table>, ApiError> {
+    let version = version_of(row.version_major, row.version_minor);
+    match vq::live_table(txn, row.id, name.as_str()).await? {
+        Some(stored) => Ok(Some(table_of(&table_view(&row.name, version, stored)?)?)),
+        None => Ok(None),
+    }
+}
+
+/// Applies `edit` to the latest version of `name` and records a version if anything
+/// changed. Only the edited part is read, compared and stored: the versioning rules see
+/// the old and new metadata and, for a table edit, that table alone.
+async fn write(
     db: &Db,
     who: &Principal,
     name: &ProductName,
     opts: &WriteOptions,
-    change: F,
-) -> Result<Pending<WriteOutcome>, ApiError>
-where
-    F: FnOnce(&Snapshot) -> Result<Snapshot, ApiError>,
-{
+    edit: Edit,
+) -> Result<Pending<WriteOutcome>, ApiError> {
     let pending = Pending::begin(db, ()).await?;
     let txn = &pending.txn;
     let row = q::lock_product(txn, name.as_str()).await?.ok_or_else(|| product_not_found(name.as_str()))?;
@@ -406,17 +397,37 @@ where
             "If-Match {if_match} does not match the current version \"{current}\""
         )));
     }
-    let tables = q::version_tables(txn, row.latest_version_id)
-        .await?
-        .iter()
-        .map(table_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    let old = Snapshot { metadata: parse_metadata(&row.metadata)?, tables };
-    who.require_domain(&old.metadata.domain)?;
-    let mut new = change(&old)?;
+    let old_metadata = parse_metadata(&row.metadata)?;
+    who.require_domain(&old_metadata.domain)?;
+    let mut names = parse_names(&row.table_names)?;
+    let (old, new) = match edit {
+        Edit::Metadata(metadata) => {
+            (Snapshot { metadata: old_metadata, tables: vec![] }, Snapshot { metadata, tables: vec![] })
+        }
+        Edit::PutTable(table) => {
+            let before = live_table(txn, &row, &table.name).await?;
+            if before.is_none() && names.len() >= MAX_TABLES {
+                return Err(ApiError::Validation(vec![FieldError::new(
+                    "",
+                    format!("a data product has at most {MAX_TABLES} tables; `{name}` has {}", names.len()),
+                )]));
+            }
+            let metadata = old_metadata.clone();
+            (
+                Snapshot { metadata: old_metadata, tables: before.into_iter().collect() },
+                Snapshot { metadata, tables: vec![table] },
+            )
+        }
+        Edit::DeleteTable(table) => {
+            let before = live_table(txn, &row, &table).await?.ok_or_else(|| {
+                ApiError::not_found(format_args!("table `{table}` in the latest version of `{name}`"))
+            })?;
+            let metadata = old_metadata.clone();
+            (Snapshot { metadata: old_metadata, tables: vec![before] }, Snapshot { metadata, tables: vec![] })
+        }
+    };
     // Moving a product into another domain needs that domain too.
     who.require_domain(&new.metadata.domain)?;
-    new.tables.sort_by(|a, b| a.name.cmp(&b.name));
     let changes = diff(&old, &new);
     let class = classify(&changes);
     if let Some(expected) = opts.expected
@@ -432,53 +443,54 @@ where
         });
     }
     if class == ChangeClass::None {
-        let outcome = WriteOutcome { product: head_view(&row)?, class, changes, snapshot: old };
+        let outcome = WriteOutcome { product: head_view(&row)?, class, changes };
         return Ok(pending.map(|()| outcome));
     }
     let next = current.next(class);
+    let ord = row.latest_ord + 1;
     let now = Utc::now();
+    // The table names of the new version: one added or one removed at most.
+    for table in &old.tables {
+        names.retain(|n| n != table.name.as_str());
+    }
+    for table in &new.tables {
+        names.push(table.name.as_str().to_owned());
+    }
+    names.sort();
     let mut view = head_view(&row)?;
     view.version = next;
     view.metadata = new.metadata.clone();
-    view.tables = new.tables.iter().map(|t| t.name.as_str().to_owned()).collect();
+    view.tables = names.clone();
     view.updated_at = now;
     view.updated_by = who.sub.clone();
     if opts.dry_run {
-        let outcome = WriteOutcome { product: view, class, changes, snapshot: new };
-        return Ok(pending.map(|()| outcome));
+        return Ok(pending.map(|()| WriteOutcome { product: view, class, changes }));
     }
     let metadata_value = metadata_json(&new.metadata)?;
-    let version = q::insert_version(
+    vq::insert_version(
         txn,
         data_product_versions::ActiveModel {
             product_id: Set(row.id),
             major: Set(next.major as i32),
             minor: Set(next.minor as i32),
+            ord: Set(ord),
             change_type: Set(class.as_str().to_owned()),
             changes: Set(serde_json::to_value(&changes).map_err(|e| internal("changes to JSON", e))?),
             metadata: Set(metadata_value.clone()),
-            table_names: Set(names_json(&new)),
             created_at: Set(now),
             created_by: Set(who.sub.clone()),
             ..Default::default()
         },
     )
     .await?;
-    q::insert_tables(
-        txn,
-        version.id,
-        new.tables
-            .iter()
-            .map(|t| {
-                (
-                    t.name.as_str().to_owned(),
-                    t.description.clone(),
-                    serde_json::to_value(records_of(t)).unwrap_or_default(),
-                )
-            })
-            .collect(),
-    )
-    .await?;
+    for table in &old.tables {
+        vq::close_table(txn, row.id, table.name.as_str(), ord).await?;
+    }
+    for table in &new.tables {
+        let columns = serde_json::to_value(records_of(table)).map_err(|e| internal("columns to JSON", e))?;
+        let blob = vq::put_blob(txn, row.id, &table.description, columns).await?;
+        vq::open_table(txn, row.id, table.name.as_str(), blob, ord).await?;
+    }
     if new.metadata.tags != old.metadata.tags {
         q::replace_tags(txn, row.id, tag_rows(&new.metadata)).await?;
     }
@@ -488,15 +500,14 @@ where
     active.owner_lc = Set(new.metadata.data_product_owner.to_lowercase());
     active.description_lc = Set(new.metadata.description.to_lowercase());
     active.metadata = Set(metadata_value);
-    active.table_names = Set(names_json(&new));
-    active.latest_version_id = Set(version.id);
+    active.table_names = Set(serde_json::Value::from(names));
+    active.latest_ord = Set(ord);
     active.version_major = Set(next.major as i32);
     active.version_minor = Set(next.minor as i32);
     active.updated_at = Set(now);
     active.updated_by = Set(who.sub.clone());
     q::update_product(txn, active).await?;
-    let outcome = WriteOutcome { product: view, class, changes, snapshot: new };
-    Ok(pending.map(|()| outcome))
+    Ok(pending.map(|()| WriteOutcome { product: view, class, changes }))
 }
 
 /// Replaces the metadata of `name` (every field but the name).
@@ -507,7 +518,7 @@ pub async fn update_metadata(
     metadata: ProductMetadata,
     opts: &WriteOptions,
 ) -> Result<Pending<WriteOutcome>, ApiError> {
-    let mut pending = write(db, who, name, opts, |old| Ok(Snapshot { metadata, tables: old.tables.clone() })).await?;
+    let mut pending = write(db, who, name, opts, Edit::Metadata(metadata)).await?;
     if wrote(&pending.value, opts) {
         let e = version_event(EventType::DataProductUpdated, &pending.value, who, None);
         pending.emit(e).await?;
@@ -524,32 +535,14 @@ pub async fn put_table(
     opts: &WriteOptions,
 ) -> Result<Pending<(WriteOutcome, TableView, bool)>, ApiError> {
     let table_name = table.name.clone();
-    let mut created = false;
-    let mut pending = write(db, who, name, opts, |old| {
-        let mut new = old.clone();
-        match new.tables.iter_mut().find(|t| t.name == table.name) {
-            Some(existing) => *existing = table,
-            None => {
-                created = true;
-                new.tables.push(table);
-            }
-        }
-        Ok(new)
-    })
-    .await?;
+    let mut pending = write(db, who, name, opts, Edit::PutTable(table.clone())).await?;
+    let created = pending.value.changes.iter().any(|c| c.kind == crate::domain::diff::ChangeKind::TableAdded);
     if wrote(&pending.value, opts) {
         let kind = if created { EventType::SchemaCreated } else { EventType::SchemaUpdated };
         let e = version_event(kind, &pending.value, who, Some(table_name.as_str()));
         pending.emit(e).await?;
     }
-    let outcome = &pending.value;
-    let written = outcome
-        .snapshot
-        .tables
-        .iter()
-        .find(|t| t.name == table_name)
-        .ok_or_else(|| internal("put table", "the table is missing from the new snapshot"))?;
-    let view = snapshot_table(name.as_str(), outcome.product.version, written);
+    let view = snapshot_table(name.as_str(), pending.value.product.version, &table);
     Ok(pending.map(|outcome| (outcome, view, created)))
 }
 
@@ -561,16 +554,7 @@ pub async fn delete_table(
     table: &TableName,
     opts: &WriteOptions,
 ) -> Result<Pending<WriteOutcome>, ApiError> {
-    let mut pending = write(db, who, name, opts, |old| {
-        let mut new = old.clone();
-        let before = new.tables.len();
-        new.tables.retain(|t| &t.name != table);
-        if new.tables.len() == before {
-            return Err(ApiError::not_found(format_args!("table `{table}` in the latest version of `{name}`")));
-        }
-        Ok(new)
-    })
-    .await?;
+    let mut pending = write(db, who, name, opts, Edit::DeleteTable(table.clone())).await?;
     if wrote(&pending.value, opts) {
         let e = version_event(EventType::SchemaDeleted, &pending.value, who, Some(table.as_str()));
         pending.emit(e).await?;
@@ -578,19 +562,103 @@ pub async fn delete_table(
     Ok(pending)
 }
 
+/// The head of `name`: from the cache when it can be trusted, else from the database.
+async fn head(db: &Db, name: &str, include_deleted: bool) -> Result<Arc<Head>, ApiError> {
+    let head = match db.reads.head(name) {
+        Some(head) => head,
+        None => {
+            let generation = db.reads.generation();
+            let row = q::find_product(&db.conn, name, true).await?.ok_or_else(|| product_not_found(name))?;
+            let head = Arc::new(head_of(&row));
+            db.reads.put_head(generation, head.clone());
+            head
+        }
+    };
+    if head.deleted_at.is_some() && !include_deleted {
+        return Err(product_not_found(name));
+    }
+    Ok(head)
+}
+
+/// The immutable snapshot of `version`, loaded once.
+async fn snapshot(db: &Db, head: &Head, version: Version) -> Result<Option<Arc<VersionSnapshot>>, ApiError> {
+    if version > head.latest {
+        return Ok(None);
+    }
+    if let Some(found) = db.reads.snapshot(head.id, version) {
+        return Ok(Some(found));
+    }
+    let Some(row) = vq::find_version(&db.conn, head.id, version.major as i32, Some(version.minor as i32)).await? else {
+        return Ok(None);
+    };
+    let loaded = load_snapshot(db, head, &row).await?;
+    db.reads.put_snapshot(head.id, version, loaded.clone());
+    Ok(Some(loaded))
+}
+
+async fn load_snapshot(db: &Db, head: &Head, row: &VersionRow) -> Result<Arc<VersionSnapshot>, ApiError> {
+    let version = version_of(row.major, row.minor);
+    // The product row has when and by whom the product was created.
+    let product = q::find_product(&db.conn, &head.name, true).await?.ok_or_else(|| product_not_found(&head.name))?;
+    let tables = vq::tables_at(&db.conn, head.id, row.ord)
+        .await?
+        .into_iter()
+        .map(|t| table_view(&head.name, version, t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let view = ProductView {
+        name: head.name.clone(),
+        version,
+        metadata: parse_metadata(&row.metadata)?,
+        tables: tables.iter().map(|t| t.name.clone()).collect(),
+        created_at: product.created_at,
+        created_by: product.created_by,
+        updated_at: row.created_at,
+        updated_by: row.created_by.clone(),
+        deleted_at: None,
+    };
+    Ok(VersionSnapshot::new(view, tables))
+}
+
+/// The version a selector names now.
+async fn select(db: &Db, head: &Head, selector: VersionSelector) -> Result<Version, ApiError> {
+    let missing =
+        || ApiError::not_found(format_args!("version `{}` of data product `{}`", describe(selector), head.name));
+    match selector {
+        VersionSelector::Latest => Ok(head.latest),
+        VersionSelector::Exact(v) => Ok(v),
+        VersionSelector::Major(m) if m == head.latest.major => Ok(head.latest),
+        VersionSelector::Major(m) if m > head.latest.major => Err(missing()),
+        VersionSelector::Major(m) => {
+            // A major older than the latest one never gains another version.
+            if let Some(v) = db.reads.major(head.id, m) {
+                return Ok(v);
+            }
+            let row = vq::find_version(&db.conn, head.id, m as i32, None).await?.ok_or_else(missing)?;
+            let v = version_of(row.major, row.minor);
+            db.reads.put_major(head.id, m, v);
+            Ok(v)
+        }
+    }
+}
+
+/// The snapshot a selector names, or 404.
+async fn selected(
+    db: &Db,
+    name: &str,
+    selector: VersionSelector,
+    include_deleted: bool,
+) -> Result<(Arc<Head>, Arc<VersionSnapshot>), ApiError> {
+    let head = head(db, name, include_deleted).await?;
+    let version = select(db, &head, selector).await?;
+    let found = snapshot(db, &head, version).await?.ok_or_else(|| {
+        ApiError::not_found(format_args!("version `{}` of data product `{}`", describe(selector), head.name))
+    })?;
+    Ok((head, found))
+}
+
 /// The latest version of a product.
 pub async fn get_product(db: &Db, name: &ProductName, include_deleted: bool) -> Result<ProductView, ApiError> {
-    let key = format!("latest:{name}:{include_deleted}");
-    if let Some(view) = db.reads.get::<ProductView>(&key) {
-        return Ok(view);
-    }
-    let epoch = db.reads.epoch();
-    let row = q::find_product(&db.conn, name.as_str(), include_deleted)
-        .await?
-        .ok_or_else(|| product_not_found(name.as_str()))?;
-    let view = head_view(&row)?;
-    db.reads.put(key, epoch, view.clone());
-    Ok(view)
+    get_version(db, name, VersionSelector::Latest, include_deleted).await
 }
 
 /// One page of products and the name to continue after, if there is more.
@@ -599,36 +667,12 @@ pub async fn list_products(
     filter: &ProductFilter,
     limit: u64,
 ) -> Result<(Vec<ProductView>, Option<String>), ApiError> {
-    let key = format!("list:{limit}:{filter:?}");
-    if let Some(page) = db.reads.get::<(Vec<ProductView>, Option<String>)>(&key) {
-        return Ok(page);
-    }
-    let epoch = db.reads.epoch();
     let mut rows = q::list_products(&db.conn, filter, limit + 1).await?;
     let more = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
     let next = if more { rows.last().map(|r| r.name.clone()) } else { None };
     let views: Vec<ProductView> = rows.iter().map(head_view).collect::<Result<_, _>>()?;
-    db.reads.put(key, epoch, (views.clone(), next.clone()));
     Ok((views, next))
-}
-
-/// The product, unless it is soft-deleted and the reader did not ask for deleted ones.
-async fn live_product(db: &Db, name: &str, include_deleted: bool) -> Result<ProductRow, ApiError> {
-    q::find_product(&db.conn, name, include_deleted).await?.ok_or_else(|| product_not_found(name))
-}
-
-async fn select_version(db: &Db, product: &ProductRow, selector: VersionSelector) -> Result<VersionRow, ApiError> {
-    let found = match selector {
-        VersionSelector::Latest => q::version_by_id(&db.conn, product.latest_version_id).await?,
-        VersionSelector::Major(major) => q::find_version(&db.conn, product.id, major as i32, None).await?,
-        VersionSelector::Exact(v) => {
-            q::find_version(&db.conn, product.id, v.major as i32, Some(v.minor as i32)).await?
-        }
-    };
-    found.ok_or_else(|| {
-        ApiError::not_found(format_args!("version `{}` of data product `{}`", describe(selector), product.name))
-    })
 }
 
 fn describe(selector: VersionSelector) -> String {
@@ -646,16 +690,8 @@ pub async fn get_version(
     selector: VersionSelector,
     include_deleted: bool,
 ) -> Result<ProductView, ApiError> {
-    let key = format!("version:{name}:{selector}:{include_deleted}");
-    if let Some(view) = db.reads.get::<ProductView>(&key) {
-        return Ok(view);
-    }
-    let epoch = db.reads.epoch();
-    let product = live_product(db, name.as_str(), include_deleted).await?;
-    let version = select_version(db, &product, selector).await?;
-    let view = version_view(&product, &version)?;
-    db.reads.put(key, epoch, view.clone());
-    Ok(view)
+    let (head, found) = selected(db, name.as_str(), selector, include_deleted).await?;
+    Ok(found.view(&head))
 }
 
 /// Versions newest first, strictly older than `before`, and the last one shown if there is more.
@@ -666,9 +702,9 @@ pub async fn list_versions(
     limit: u64,
     include_deleted: bool,
 ) -> Result<(Vec<VersionSummary>, Option<Version>), ApiError> {
-    let product = live_product(db, name.as_str(), include_deleted).await?;
+    let head = head(db, name.as_str(), include_deleted).await?;
     let before = before.map(|v| (v.major as i32, v.minor as i32));
-    let mut rows = q::list_versions(&db.conn, product.id, before, limit + 1).await?;
+    let mut rows = vq::list_versions(&db.conn, head.id, before, limit + 1).await?;
     let more = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
     let items: Vec<VersionSummary> = rows
@@ -695,10 +731,8 @@ pub async fn version_tables(
     selector: VersionSelector,
     include_deleted: bool,
 ) -> Result<Vec<TableView>, ApiError> {
-    let product = live_product(db, name.as_str(), include_deleted).await?;
-    let version = select_version(db, &product, selector).await?;
-    let at = version_of(version.major, version.minor);
-    q::version_tables(&db.conn, version.id).await?.into_iter().map(|row| table_view(name.as_str(), at, row)).collect()
+    let (_, found) = selected(db, name.as_str(), selector, include_deleted).await?;
+    Ok(found.tables.clone())
 }
 
 /// One table of the version a selector names.
@@ -709,16 +743,14 @@ pub async fn version_table(
     table: &TableName,
     include_deleted: bool,
 ) -> Result<TableView, ApiError> {
-    let product = live_product(db, name.as_str(), include_deleted).await?;
-    let version = select_version(db, &product, selector).await?;
-    let at = version_of(version.major, version.minor);
-    let row = q::version_table(&db.conn, version.id, table.as_str())
-        .await?
-        .ok_or_else(|| ApiError::not_found(format_args!("table `{table}` in version {at} of `{name}`")))?;
-    table_view(name.as_str(), at, row)
+    let (_, found) = selected(db, name.as_str(), selector, include_deleted).await?;
+    found.table(table.as_str()).cloned().ok_or_else(|| {
+        ApiError::not_found(format_args!("table `{table}` in version {} of `{name}`", found.product.version))
+    })
 }
 
-/// The direct diff between two versions' snapshots.
+/// The direct diff between two versions' snapshots (computed off the async workers: a
+/// product may have many wide tables).
 pub async fn compare(
     db: &Db,
     name: &ProductName,
@@ -726,18 +758,22 @@ pub async fn compare(
     to: VersionSelector,
     include_deleted: bool,
 ) -> Result<(Version, Version, Vec<Change>), ApiError> {
-    let product = live_product(db, name.as_str(), include_deleted).await?;
-    let from_row = select_version(db, &product, from).await?;
-    let to_row = select_version(db, &product, to).await?;
-    let a = snapshot_of(db, &from_row).await?;
-    let b = snapshot_of(db, &to_row).await?;
-    Ok((version_of(from_row.major, from_row.minor), version_of(to_row.major, to_row.minor), diff(&a, &b)))
+    let (_, a) = selected(db, name.as_str(), from, include_deleted).await?;
+    let (_, b) = selected(db, name.as_str(), to, include_deleted).await?;
+    let (va, vb) = (a.product.version, b.product.version);
+    let changes = tokio::task::spawn_blocking(move || -> Result<Vec<Change>, ApiError> {
+        Ok(diff(&domain_snapshot(&a)?, &domain_snapshot(&b)?))
+    })
+    .await
+    .map_err(|e| internal("compare", e))??;
+    Ok((va, vb, changes))
 }
 
-async fn snapshot_of(db: &Db, version: &VersionRow) -> Result<Snapshot, ApiError> {
-    let tables =
-        q::version_tables(&db.conn, version.id).await?.iter().map(table_from_row).collect::<Result<Vec<_>, _>>()?;
-    Ok(Snapshot { metadata: parse_metadata(&version.metadata)?, tables })
+fn domain_snapshot(s: &VersionSnapshot) -> Result<Snapshot, ApiError> {
+    Ok(Snapshot {
+        metadata: s.product.metadata.clone(),
+        tables: s.tables.iter().map(table_of).collect::<Result<_, _>>()?,
+    })
 }
 
 /// Soft-deletes a product: hidden from reads and lists, name kept.
@@ -776,6 +812,7 @@ pub async fn purge_product(db: &Db, who: &Principal, name: &ProductName) -> Resu
     let mut pending = Pending::begin(db, ()).await?;
     let row = q::lock_product(&pending.txn, name.as_str()).await?.ok_or_else(|| product_not_found(name.as_str()))?;
     q::purge_product(&pending.txn, row.id).await?;
+    crate::uploads::delete_for_product(&pending.txn, name.as_str()).await?;
     // The product's earlier events stay in the feed; this is their tombstone.
     pending.emit(event(EventType::DataProductPurged, name.as_str(), who)).await?;
     Ok(pending)
@@ -787,4 +824,18 @@ pub async fn resolve(db: &Db, id: &PublicId, include_deleted: bool) -> Result<Re
         None => Ok(Resolved::Product(get_version(db, &id.product, id.selector, include_deleted).await?)),
         Some(table) => Ok(Resolved::Table(version_table(db, &id.product, id.selector, table, include_deleted).await?)),
     }
+}
+
+/// What an upload into `table` of `name` is checked against: the product's head (deleted
+/// or not) and the table as the latest version has it, if it does.
+pub async fn upload_target(
+    db: &Db,
+    name: &ProductName,
+    table: &TableName,
+) -> Result<(Arc<Head>, Option<TableView>), ApiError> {
+    let head = head(db, name.as_str(), true).await?;
+    let latest = snapshot(db, &head, head.latest)
+        .await?
+        .ok_or_else(|| internal("upload target", "the latest version is missing"))?;
+    Ok((head.clone(), latest.table(table.as_str()).cloned()))
 }

@@ -7,6 +7,8 @@
 //! - `DAAP_MAX_BODY_BYTES` (`1048576`): larger request bodies get 413.
 //! - `DAAP_BODY_TIMEOUT` (`10s`): a request body not fully received by then gets 408.
 //! - `DAAP_MAX_INFLIGHT_BODIES` (`64`): request bodies read at once; more get 503 with `Retry-After`.
+//! - `DAAP_CACHE_BYTES` (`64MiB`): memory for cached versions and product heads (`512KiB`, `64MiB`,
+//!   `1GiB`, or a bare number of bytes); what the process may grow by on reads.
 //! - `DAAP_IDEMPOTENCY_TTL` (`24h`): how long an `Idempotency-Key` and its answer are kept.
 //! - `DAAP_SHUTDOWN_GRACE` (`30s`): how long in-flight requests may finish after SIGTERM.
 //! - `DAAP_JWT_SECRET` (unset): HS256 secret for bearer tokens.
@@ -100,6 +102,9 @@ pub struct Settings {
     /// Request bodies read at once; a request beyond that gets 503 with `Retry-After`.
     #[arg(long, env = "DAAP_MAX_INFLIGHT_BODIES", default_value_t = 64)]
     pub max_inflight_bodies: usize,
+    /// Memory for cached versions and product heads (`64MiB`, `1GiB`, or bytes).
+    #[arg(long, env = "DAAP_CACHE_BYTES", default_value = "64MiB", value_parser = parse_bytes)]
+    pub cache_bytes: u64,
     /// How long an `Idempotency-Key` and its stored answer are kept.
     #[arg(long, env = "DAAP_IDEMPOTENCY_TTL", default_value = "24h", value_parser = parse_duration)]
     pub idempotency_ttl: Duration,
@@ -231,6 +236,7 @@ impl Settings {
             max_body_bytes: 1024 * 1024,
             body_timeout: Duration::from_secs(10),
             max_inflight_bodies: 64,
+            cache_bytes: 64 * 1024 * 1024,
             idempotency_ttl: Duration::from_secs(24 * 3600),
             request_timeout: Duration::from_secs(60),
             cors_origins: Vec::new(),
@@ -390,9 +396,41 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     n.checked_mul(factor).map(Duration::from_secs).ok_or_else(|| format!("`{raw}` is too long"))
 }
 
+/// Parses `512KiB`, `64MiB`, `1GiB`, `10GB`-style sizes or a bare number of bytes.
+pub fn parse_bytes(raw: &str) -> Result<u64, String> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (digits, unit) = raw.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| format!("`{raw}` is not a size like 64MiB or 1GiB"))?;
+    let factor: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" | "K" => 1 << 10,
+        "MiB" | "M" => 1 << 20,
+        "GiB" | "G" => 1 << 30,
+        "TiB" | "T" => 1 << 40,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
+        unit => return Err(format!("`{raw}` has an unknown unit `{unit}`; use KiB, MiB, GiB or TiB")),
+    };
+    n.checked_mul(factor).ok_or_else(|| format!("`{raw}` is too large"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_accept_binary_and_decimal_units() {
+        assert_eq!(parse_bytes("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_bytes("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_bytes("10GB"), Ok(10_000_000_000));
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        for bad in ["", "MiB", "1.5GiB", "-1", "9999999999999999999TiB", "12XB"] {
+            assert!(parse_bytes(bad).is_err(), "{bad} was accepted");
+        }
+    }
 
     #[test]
     fn durations_accept_units_and_bare_seconds() {

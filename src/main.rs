@@ -132,7 +132,7 @@ async fn migrate(settings: Settings, action: MigrateAction) -> anyhow::Result<()
             Db::sqlite_url(&settings.data_dir)
         }
     };
-    let db = Db::connect(&url, 2).await?;
+    let db = Db::connect(&url, 2, 1024 * 1024).await?;
     match action {
         MigrateAction::Up => {
             db.migrate_up().await?;

@@ -61,7 +61,7 @@ impl Application {
             // The embedded store keeps its objects and credentials there.
             crate::config::create_private_dir(&settings.data_dir)?;
         }
-        let db = Db::connect(&url, settings.db_max_connections).await?;
+        let db = Db::connect(&url, settings.db_max_connections, settings.cache_bytes).await?;
         if settings.migrate_on_start {
             db.migrate_up().await?;
         }

@@ -256,10 +256,16 @@ pub struct ColumnDef {
     pub name: String,
     /// Hive/Athena/Glue type in canonical form, e.g. `decimal(10,2)` or `struct<a:int,b:array<string>>`.
     /// Accepted case-insensitively with spaces; `integer` means `int`, `decimal` means `decimal(10,0)`.
+    /// At most 10 container levels, 1,000 fields per struct and 10,000 type nodes (SPEC 8.1).
     #[oai(rename = "type", validator(min_length = 1, max_length = 65536))]
     pub ty: String,
-    /// What the column holds (1..=1024 characters).
-    #[oai(validator(min_length = 1, max_length = 1024))]
+    /// What the column holds (1..=1024 characters; tabs and line breaks allowed, no other
+    /// control characters).
+    #[oai(validator(
+        min_length = 1,
+        max_length = 1024,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    ))]
     pub description: String,
     /// Whether the column may be null (default `true`).
     #[oai(default = "default_true")]
@@ -422,23 +428,23 @@ macro_rules! metadata_body {
         #[oai(rename_all = "camelCase", deny_unknown_fields)]
         pub struct $body {
             $($(#[$field_doc])* pub $field: $ty,)*
-            /// What the product holds.
-            #[oai(validator(min_length = 1, max_length = 4096))]
+            /// What the product holds (free text: tabs and line breaks allowed, no other control characters).
+            #[oai(validator(min_length = 1, max_length = 4096, pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"))]
             pub description: String,
-            /// Owning domain, e.g. `HMPPS`.
-            #[oai(validator(min_length = 1, max_length = 64))]
+            /// Owning domain, e.g. `HMPPS` (no control characters).
+            #[oai(validator(min_length = 1, max_length = 64, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
             pub domain: String,
             /// E-mail address of the owner.
             #[oai(validator(max_length = 254, pattern = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"))]
             pub data_product_owner: String,
-            /// Display name of the owner.
-            #[oai(validator(min_length = 1, max_length = 256))]
+            /// Display name of the owner (no control characters).
+            #[oai(validator(min_length = 1, max_length = 256, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
             pub data_product_owner_display_name: String,
             /// E-mail address of the maintainer.
             #[oai(validator(max_length = 254, pattern = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"))]
             pub data_product_maintainer: Option<String>,
-            /// Display name of the maintainer.
-            #[oai(validator(min_length = 1, max_length = 256))]
+            /// Display name of the maintainer (no control characters).
+            #[oai(validator(min_length = 1, max_length = 256, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
             pub data_product_maintainer_display_name: Option<String>,
             /// Team contact e-mail address.
             #[oai(validator(max_length = 254, pattern = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"))]
@@ -450,10 +456,11 @@ macro_rules! metadata_body {
             pub retention_period: u32,
             /// Whether a data protection impact assessment is required.
             pub dpia_required: bool,
-            /// Where the DPIA is kept.
-            #[oai(validator(min_length = 1, max_length = 2048))]
+            /// Where the DPIA is kept (no control characters).
+            #[oai(validator(min_length = 1, max_length = 2048, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
             pub dpia_location: Option<String>,
-            /// Labels: at most 50; keys match `^[a-z0-9_.-]{1,64}$`, values at most 256 characters.
+            /// Labels: at most 50; keys match `^[a-z0-9_.-]{1,64}$`, values at most 256 characters
+            /// without control characters.
             #[oai(validator(max_properties = 50))]
             pub tags: Option<BTreeMap<String, String>>,
         }
@@ -484,8 +491,12 @@ metadata_body! {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TableSchemaPut {
-    /// What the table holds.
-    #[oai(validator(min_length = 1, max_length = 4096))]
+    /// What the table holds (free text: tabs and line breaks allowed, no other control characters).
+    #[oai(validator(
+        min_length = 1,
+        max_length = 4096,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    ))]
     pub table_description: String,
     /// The columns in order: 1..=1000, names unique.
     #[oai(validator(min_items = 1, max_items = 1000))]
@@ -507,8 +518,12 @@ pub struct WebhookCreate {
     pub event_types: Option<Vec<String>>,
     /// Only events of these data products (plain names); absent or empty: every product.
     pub data_products: Option<Vec<String>>,
-    /// A note for people.
-    #[oai(validator(min_length = 1, max_length = 1024))]
+    /// A note for people (free text: tabs and line breaks allowed, no other control characters).
+    #[oai(validator(
+        min_length = 1,
+        max_length = 1024,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    ))]
     pub description: Option<String>,
 }
 

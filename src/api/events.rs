@@ -8,7 +8,7 @@ use super::{ApiTags, dto::timestamp, params};
 use crate::{
     auth::BearerAuth,
     error::ApiError,
-    events::{self, EventRow, EventType, FeedQuery},
+    events::{self, EventRow, EventType, FeedError, FeedQuery},
     startup::AppState,
 };
 
@@ -117,18 +117,39 @@ impl EventsApi {
             after: after_seq,
             limit: u64::from(limit.0),
             event_type: event_type.0,
-            data_product: data_product.0,
+            data_product: params::filter_text("dataProduct", data_product.0)?,
         };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(u64::from(wait.0));
         let mut wake = state.db.feed.subscribe();
+        // After a commit, its event may wait for older transactions still running before
+        // the feed shows it (see `events`): re-read shortly rather than wait for another.
+        // Re-reads left after a wake-up (20 ms apart: half a second in all).
+        let mut rereads = 0u32;
         let rows = loop {
             wake.borrow_and_update();
-            let rows = events::read(&state.db.conn, &query).await?;
+            let rows = events::read(&state.db.conn, &query).await.map_err(|e| match e {
+                FeedError::UnknownCursor => ApiError::MalformedRequest(format!(
+                    "bad cursor `{}`: it names no event of the feed; pass back a `nextCursor` unchanged",
+                    after.0.as_deref().unwrap_or_default()
+                )),
+                FeedError::Db(e) => e.into(),
+            })?;
             if !rows.is_empty() || tokio::time::Instant::now() >= deadline {
                 break rows;
             }
+            if rereads > 0 {
+                rereads -= 1;
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+                    _ = tokio::time::sleep_until(deadline) => {}
+                }
+                continue;
+            }
             tokio::select! {
-                changed = wake.changed() => if changed.is_err() { break rows },
+                changed = wake.changed() => match changed {
+                    Ok(()) => rereads = 25,
+                    Err(_) => break rows,
+                },
                 _ = tokio::time::sleep_until(deadline) => {}
             }
         };

@@ -1,7 +1,8 @@
 //! Exports of a version: the ODCS data contract (JSON, or YAML on `Accept:
 //! application/yaml`) and the JSON Schema of one table's rows. They take the same version
 //! selectors as version reads; an exact version never changes, so its exports are cached
-//! like it.
+//! like it. Rendering runs on the blocking pool (`render`): a product of wide tables takes
+//! CPU time that must not hold an async worker, where probes and other requests wait.
 use poem::{
     IntoResponse, Response,
     http::{HeaderValue, StatusCode, header},
@@ -214,6 +215,12 @@ fn wants_yaml(accept: Option<&str>) -> bool {
     })
 }
 
+/// Runs `work` on tokio's blocking pool, so CPU-heavy rendering never stalls the async
+/// workers (and with them `/health/live`).
+async fn render<T: Send + 'static>(work: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::Internal(anyhow::anyhow!("export rendering: {e}")))?
+}
+
 fn broken(what: &str, err: impl std::fmt::Display) -> ApiError {
     ApiError::Internal(anyhow::anyhow!("stored {what} does not parse: {err}"))
 }
@@ -283,20 +290,24 @@ impl ExportsApi {
             return Ok(ContractResponse(fresh));
         }
         let tables = catalog::version_tables(&state.db, &name, exact, include_deleted.0).await?;
-        let tables = tables.iter().map(table_of).collect::<Result<Vec<_>, _>>()?;
         let created_at = super::dto::timestamp(view.updated_at);
-        let doc = export::contract(&ContractSource {
-            name: name.as_str(),
-            version: view.version,
-            metadata: &view.metadata,
-            created_at: &created_at,
-            tables: &tables,
-        });
-        let body = match format {
-            Format::ContractYaml => serde_yaml::to_string(&doc).map_err(|e| ApiError::Internal(e.into()))?,
-            _ => serde_json::to_string_pretty(&doc).map_err(|e| ApiError::Internal(e.into()))?,
-        };
-        Ok(ContractResponse(ExportResponse::ok(format, view.version, selector, body)))
+        let (version, metadata, product) = (view.version, view.metadata, name.as_str().to_owned());
+        let body = render(move || {
+            let tables = tables.iter().map(table_of).collect::<Result<Vec<_>, _>>()?;
+            let doc = export::contract(&ContractSource {
+                name: &product,
+                version,
+                metadata: &metadata,
+                created_at: &created_at,
+                tables: &tables,
+            });
+            match format {
+                Format::ContractYaml => serde_yaml::to_string(&doc).map_err(|e| ApiError::Internal(e.into())),
+                _ => serde_json::to_string_pretty(&doc).map_err(|e| ApiError::Internal(e.into())),
+            }
+        })
+        .await?;
+        Ok(ContractResponse(ExportResponse::ok(format, version, selector, body)))
     }
 
     /// Export the JSON Schema of a table's rows
@@ -344,9 +355,13 @@ impl ExportsApi {
             return Ok(JsonSchemaResponse(fresh));
         }
         let id = format!("dp:{}:{}:{}", name.as_str(), view.version, view.name);
-        let schema = export::row_schema(&id, &table_of(&view)?);
-        let body = serde_json::to_string_pretty(&schema).map_err(|e| ApiError::Internal(e.into()))?;
-        Ok(JsonSchemaResponse(ExportResponse::ok(format, view.version, selector, body)))
+        let version = view.version;
+        let body = render(move || {
+            let schema = export::row_schema(&id, &table_of(&view)?);
+            serde_json::to_string_pretty(&schema).map_err(|e| ApiError::Internal(e.into()))
+        })
+        .await?;
+        Ok(JsonSchemaResponse(ExportResponse::ok(format, version, selector, body)))
     }
 }
 

@@ -1,6 +1,11 @@
 //! Request bodies are parsed here, once, into domain types. Unlike a derive-based
 //! parser that stops at the first problem, this walks the whole JSON value and reports
 //! every violation as a JSON pointer, so one 422 tells a client all that is wrong.
+//!
+//! Control characters never get past here (README "Input rules"): U+0000 and every other
+//! control character (Unicode `Cc`) is refused in any string or member name of any body,
+//! except tab, line feed and carriage return in free text (descriptions); names, ids, keys
+//! and other one-line values refuse those too, and filenames also refuse bidi controls.
 use std::collections::{BTreeMap, HashSet};
 
 use poem::{FromRequest, Request, RequestBody};
@@ -27,6 +32,9 @@ use crate::{
 pub trait FromJsonBody: Sized + Send {
     /// The documented shape (OpenAPI schema) of the body.
     type Doc: Type;
+    /// Whether every string of the body is checked for control characters before parsing;
+    /// bodies that store nothing as sent (storage events) check what they use instead.
+    const REFUSE_CONTROLS: bool = true;
     fn from_json(value: &Value, errors: &mut Errors) -> Option<Self>;
 }
 
@@ -64,6 +72,12 @@ impl<T: FromJsonBody> ParsePayload for JsonBody<T> {
             })
         })?;
         let mut errors = Errors::default();
+        if T::REFUSE_CONTROLS {
+            refuse_controls(&value, "", &mut errors);
+        }
+        if !errors.0.is_empty() {
+            return Err(ApiError::Validation(errors.0).into());
+        }
         match T::from_json(&value, &mut errors) {
             Some(parsed) if errors.0.is_empty() => Ok(JsonBody(parsed)),
             _ => Err(ApiError::Validation(errors.0).into()),
@@ -80,6 +94,64 @@ pub struct Errors(pub Vec<FieldError>);
 impl Errors {
     pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
         self.0.push(FieldError::new(field, message));
+    }
+}
+
+/// A control character that free text may hold: tab, line feed, carriage return.
+fn is_text_whitespace(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r')
+}
+
+/// Why `s` may not be free text (a description), if it may not.
+pub fn text_problem(s: &str) -> Option<&'static str> {
+    s.chars()
+        .any(|c| c.is_control() && !is_text_whitespace(c))
+        .then_some("must not contain control characters (tab, line feed and carriage return are allowed)")
+}
+
+/// Why `s` may not be a one-line value (a name, id, key, address, tag value), if it may not.
+pub fn line_problem(s: &str) -> Option<&'static str> {
+    s.chars().any(char::is_control).then_some("must not contain control characters (nor tabs or line breaks)")
+}
+
+/// Bidirectional formatting characters and line separators: they make a name display as
+/// something it is not (`exe.csv` shown for `vsc.exe` with U+202E).
+fn is_deceptive_format(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
+}
+
+/// Why `s` may not be a filename, if it may not.
+pub fn filename_problem(s: &str) -> Option<&'static str> {
+    s.chars()
+        .any(|c| c.is_control() || is_deceptive_format(c))
+        .then_some("must not contain control characters, line breaks or bidirectional formatting characters")
+}
+
+/// Walks the whole body: no string or member name may hold a control character other than
+/// those free text allows (one-line fields are checked again, more strictly, where parsed).
+fn refuse_controls(value: &Value, at: &str, errors: &mut Errors) {
+    match value {
+        Value::String(s) => {
+            if let Some(problem) = text_problem(s) {
+                errors.add(if at.is_empty() { "/" } else { at }, problem);
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                refuse_controls(item, &format!("{at}/{i}"), errors);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                let here = ptr(at, key);
+                if key.chars().any(char::is_control) {
+                    errors.add(here, "member names must not contain control characters");
+                } else {
+                    refuse_controls(item, &here, errors);
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -132,7 +204,20 @@ impl<'a> Members<'a> {
         v.filter(|v| !v.is_null())
     }
 
+    /// A one-line string of `min..=max` characters.
     fn string(&self, key: &str, v: &'a Value, min: usize, max: usize, errors: &mut Errors) -> Option<String> {
+        self.checked_string(key, v, min, max, line_problem, errors)
+    }
+
+    fn checked_string(
+        &self,
+        key: &str,
+        v: &'a Value,
+        min: usize,
+        max: usize,
+        problem: fn(&str) -> Option<&'static str>,
+        errors: &mut Errors,
+    ) -> Option<String> {
         let Some(s) = v.as_str() else {
             errors.add(self.at(key), "must be a string");
             return None;
@@ -142,11 +227,27 @@ impl<'a> Members<'a> {
             errors.add(self.at(key), format!("must be {min} to {max} characters long (is {len})"));
             return None;
         }
+        if let Some(problem) = problem(s) {
+            errors.add(self.at(key), problem);
+            return None;
+        }
         Some(s.to_owned())
     }
 
     fn req_string(&self, key: &str, min: usize, max: usize, errors: &mut Errors) -> Option<String> {
         self.required(key, errors).and_then(|v| self.string(key, v, min, max, errors))
+    }
+
+    /// Free text (a description): line breaks and tabs allowed.
+    fn req_text(&self, key: &str, min: usize, max: usize, errors: &mut Errors) -> Option<String> {
+        self.required(key, errors).and_then(|v| self.checked_string(key, v, min, max, text_problem, errors))
+    }
+
+    fn opt_text(&self, key: &str, min: usize, max: usize, errors: &mut Errors) -> Option<Option<String>> {
+        match self.get(key) {
+            None => Some(None),
+            Some(v) => self.checked_string(key, v, min, max, text_problem, errors).map(Some),
+        }
     }
 
     fn opt_string(&self, key: &str, min: usize, max: usize, errors: &mut Errors) -> Option<Option<String>> {
@@ -246,9 +347,12 @@ fn tags(m: &Members<'_>, errors: &mut Errors) -> Option<BTreeMap<String, String>
             errors.add(ptr(&at, k), "tag keys must match ^[a-z0-9_.-]{1,64}$");
         }
         match v.as_str() {
-            Some(s) if s.chars().count() <= 256 => {
-                out.insert(k.clone(), s.to_owned());
-            }
+            Some(s) if s.chars().count() <= 256 => match line_problem(s) {
+                Some(problem) => errors.add(ptr(&at, k), problem),
+                None => {
+                    out.insert(k.clone(), s.to_owned());
+                }
+            },
             Some(_) => errors.add(ptr(&at, k), "tag values are at most 256 characters"),
             None => errors.add(ptr(&at, k), "tag values must be strings"),
         }
@@ -257,7 +361,7 @@ fn tags(m: &Members<'_>, errors: &mut Errors) -> Option<BTreeMap<String, String>
 }
 
 fn metadata(m: &Members<'_>, errors: &mut Errors) -> Option<ProductMetadata> {
-    let description = m.req_string("description", 1, 4096, errors);
+    let description = m.req_text("description", 1, 4096, errors);
     let domain = m.req_string("domain", 1, 64, errors);
     let owner = m.email("dataProductOwner", m.req_string("dataProductOwner", 1, 254, errors), errors);
     let owner_name = m.req_string("dataProductOwnerDisplayName", 1, 256, errors);
@@ -384,9 +488,16 @@ fn column(value: &Value, at: &str, errors: &mut Errors) -> Option<Column> {
             errors.add(m.at("type"), "must be a string");
             None
         }
-        Some(s) => ColumnType::parse(s).map_err(|e| errors.add(m.at("type"), format!("invalid type `{s}`: {e}"))).ok(),
+        Some(s) => ColumnType::parse(s)
+            .map_err(|e| {
+                // A type too large to parse is not worth echoing back whole.
+                let message =
+                    if s.len() <= 200 { format!("invalid type `{s}`: {e}") } else { format!("invalid type: {e}") };
+                errors.add(m.at("type"), message)
+            })
+            .ok(),
     });
-    let description = m.req_string("description", 1, 1024, errors);
+    let description = m.req_text("description", 1, 1024, errors);
     let nullable = match m.get("nullable") {
         None => Some(true),
         Some(Value::Bool(b)) => Some(*b),
@@ -404,7 +515,7 @@ impl FromJsonBody for PutTable {
     fn from_json(value: &Value, errors: &mut Errors) -> Option<Self> {
         let m = Members::of(value, "", errors)?;
         m.refuse_unknown(&["tableDescription", "columns", "expectedChange"], errors);
-        let description = m.req_string("tableDescription", 1, 4096, errors);
+        let description = m.req_text("tableDescription", 1, 4096, errors);
         let expected = m.expected_change(errors);
         let columns = m.required("columns", errors).and_then(|v| {
             let Some(list) = v.as_array() else {
@@ -497,7 +608,7 @@ impl FromJsonBody for CreateWebhook {
         );
         let data_products =
             string_list(&m, "dataProducts", |s| ProductName::parse(s).map(|_| ()).map_err(|e| e.to_string()), errors);
-        let description = m.opt_string("description", 1, 1024, errors);
+        let description = m.opt_text("description", 1, 1024, errors);
         Some(CreateWebhook(crate::webhooks::NewSubscription {
             url: url?,
             filter: crate::domain::webhook::Filter { event_types: event_types?, data_products: data_products? },
@@ -515,7 +626,9 @@ impl FromJsonBody for CreateUpload {
         use base64::Engine;
         let m = Members::of(value, "", errors)?;
         m.refuse_unknown(&["filename", "contentLength", "contentMd5", "contentType"], errors);
-        let filename = m.req_string("filename", 1, 1024, errors);
+        let filename = m
+            .required("filename", errors)
+            .and_then(|v| m.checked_string("filename", v, 1, 1024, filename_problem, errors));
         let format = filename.as_deref().and_then(|f| {
             let format = crate::uploads::FileFormat::of_filename(f);
             if format.is_none() {
@@ -606,6 +719,8 @@ pub struct CreatedObject {
 
 impl FromJsonBody for StorageEvents {
     type Doc = super::uploads::StorageEventBatch;
+    // Notifications carry members daap ignores; only the bucket and key it looks up are checked.
+    const REFUSE_CONTROLS: bool = false;
 
     fn from_json(value: &Value, errors: &mut Errors) -> Option<Self> {
         // An SNS envelope carries the notification as a JSON string in `Message`.
@@ -648,10 +763,21 @@ impl FromJsonBody for StorageEvents {
                     errors.add(format!("{at}/s3/bucket/name"), "an ObjectCreated record needs the bucket name")
                 }
                 (_, None) => errors.add(format!("{at}/s3/object/key"), "an ObjectCreated record needs the object key"),
-                (Some(bucket), Some(raw)) => match crate::uploads::decode_key(raw) {
-                    Some(key) => created.push(CreatedObject { bucket: bucket.to_owned(), key }),
-                    None => errors.add(format!("{at}/s3/object/key"), "must be a URL-encoded key"),
-                },
+                (Some(bucket), Some(raw)) => {
+                    if let Some(problem) = line_problem(bucket) {
+                        errors.add(format!("{at}/s3/bucket/name"), problem);
+                        continue;
+                    }
+                    match crate::uploads::decode_key(raw) {
+                        // A key that decodes to control characters was never handed out.
+                        Some(key) if line_problem(&key).is_some() => errors.add(
+                            format!("{at}/s3/object/key"),
+                            "must not decode to control characters (nor tabs or line breaks)",
+                        ),
+                        Some(key) => created.push(CreatedObject { bucket: bucket.to_owned(), key }),
+                        None => errors.add(format!("{at}/s3/object/key"), "must be a URL-encoded key"),
+                    }
+                }
             }
         }
         Some(StorageEvents { records: records.len() as u32, created })

@@ -194,6 +194,7 @@ fn document() -> serde_yaml::Value {
                 let mut values = Mapping::new();
                 values.insert("type".into(), "string".into());
                 values.insert("maxLength".into(), 256.into());
+                values.insert("pattern".into(), r"^[^\u0000-\u001F\u007F-\u009F]*$".into());
                 tags.insert("additionalProperties".into(), values.into());
             }
         }
@@ -213,6 +214,7 @@ fn document() -> serde_yaml::Value {
         ("/v1/resolve/{id}", PUBLIC_ID_PATTERN),
         ("/v1/uploads/{id}", UUID_PATTERN),
         ("/v1/uploads/{id}/complete", UUID_PATTERN),
+        ("/v1/uploads/{id}/parts", UUID_PATTERN),
     ] {
         let Some(Value::Mapping(operations)) = doc.get_mut("paths").and_then(|p| p.get_mut(path)) else { continue };
         for (_, operation) in operations.iter_mut() {

@@ -166,7 +166,9 @@ impl ProductsApi {
         /// `nextCursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<ListResponse, ApiError> {
-        let (tag_key, tag_value) = match tag.0 {
+        let (domain, owner) = (params::filter_text("domain", domain.0)?, params::filter_text("owner", owner.0)?);
+        let (tag, q) = (params::filter_text("tag", tag.0)?, params::filter_text("q", q.0)?);
+        let (tag_key, tag_value) = match tag {
             None => (None, None),
             Some(t) => match t.split_once(':') {
                 Some((k, v)) => (Some(k.to_owned()), Some(v.to_owned())),
@@ -174,12 +176,12 @@ impl ProductsApi {
             },
         };
         let filter = ProductFilter {
-            domain: domain.0,
+            domain,
             status: status.0.map(|s| ProductStatus::from(s).as_str().to_owned()),
-            owner_lc: owner.0.map(|o| o.to_lowercase()),
+            owner_lc: owner.map(|o| o.to_lowercase()),
             tag_key,
             tag_value,
-            q_lc: q.0.map(|q| q.to_lowercase()),
+            q_lc: q.map(|q| q.to_lowercase()),
             include_deleted: include_deleted.0,
             after_name: params::product_cursor(cursor.0.as_deref())?,
         };

@@ -63,11 +63,12 @@ impl From<UploadStatusDto> for Status {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct UploadCreate {
-    /// The file's name; it must end in `.csv`, `.json`, `.jsonl` or `.parquet` (1..=1024 characters).
+    /// The file's name; it must end in `.csv`, `.json`, `.jsonl` or `.parquet` (1..=1024 characters),
+    /// without control characters, line breaks or bidirectional formatting characters.
     #[oai(validator(
         min_length = 5,
         max_length = 1024,
-        pattern = r"\.([Cc][Ss][Vv]|[Jj][Ss][Oo][Nn]|[Jj][Ss][Oo][Nn][Ll]|[Pp][Aa][Rr][Qq][Uu][Ee][Tt])$"
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u2028-\u202E\u2066-\u2069]*\.([Cc][Ss][Vv]|[Jj][Ss][Oo][Nn]|[Jj][Ss][Oo][Nn][Ll]|[Pp][Aa][Rr][Qq][Uu][Ee][Tt])$"
     ))]
     pub filename: String,
     /// The file's size in bytes, 1..=5 TiB; signed into the URL.
@@ -130,7 +131,10 @@ pub struct Upload {
     pub headers: Option<BTreeMap<String, String>>,
     /// Bytes per part (multipart uploads).
     pub part_size: Option<u64>,
-    /// One presigned URL per part (multipart uploads, in the create answer only).
+    /// How many parts the file is cut in (multipart uploads).
+    pub part_count: Option<u64>,
+    /// Presigned URLs of the first parts, at most 100 (multipart uploads, in the create answer
+    /// only); the others come from `GET /v1/uploads/{id}/parts?from=101`.
     pub parts: Option<Vec<UploadPartUrl>>,
     /// When the URL(s) stop working; a pending upload expires then.
     pub expires_at: String,
@@ -152,6 +156,25 @@ fn header_map(p: &Presigned) -> BTreeMap<String, String> {
     p.headers.iter().cloned().collect()
 }
 
+fn part_urls(parts: &[(i32, u64, Presigned)]) -> Vec<UploadPartUrl> {
+    parts
+        .iter()
+        .map(|(n, size, p)| UploadPartUrl { part_number: *n, url: p.url.clone(), size: *size, headers: header_map(p) })
+        .collect()
+}
+
+/// A page of a multipart upload's part URLs.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct UploadPartPage {
+    /// The parts of this page, by part number.
+    pub items: Vec<UploadPartUrl>,
+    /// How many parts the file is cut in.
+    pub part_count: u64,
+    /// Pass as `from` for the next page; absent after the last part.
+    pub next_from: Option<u64>,
+}
+
 impl Upload {
     fn of(row: &UploadRow, transfer: Option<&Transfer>) -> Upload {
         let status = match Status::parse(&row.status) {
@@ -163,21 +186,7 @@ impl Upload {
         };
         let (url, headers, parts) = match transfer {
             Some(Transfer::Single(p)) => (Some(p.url.clone()), Some(header_map(p)), None),
-            Some(Transfer::Multipart { parts, .. }) => (
-                None,
-                None,
-                Some(
-                    parts
-                        .iter()
-                        .map(|(n, size, p)| UploadPartUrl {
-                            part_number: *n,
-                            url: p.url.clone(),
-                            size: *size,
-                            headers: header_map(p),
-                        })
-                        .collect(),
-                ),
-            ),
+            Some(Transfer::Multipart { parts, .. }) => (None, None, Some(part_urls(parts))),
             None => (None, None, None),
         };
         Upload {
@@ -196,6 +205,7 @@ impl Upload {
             method: "PUT".to_owned(),
             headers,
             part_size: row.part_size.map(|p| p.max(0) as u64),
+            part_count: row.part_size.map(|p| (row.content_length.max(0) as u64).div_ceil(p.max(1) as u64)),
             parts,
             expires_at: timestamp(row.expires_at),
             size: row.size,
@@ -225,8 +235,9 @@ pub struct CompletedPartDto {
     /// 1..=10000, each number once.
     #[oai(validator(minimum(value = "1"), maximum(value = "10000")))]
     pub part_number: i32,
-    /// The `ETag` header the store answered the part's PUT with (quotes optional).
-    #[oai(validator(min_length = 1, max_length = 128))]
+    /// The `ETag` header the store answered the part's PUT with (quotes optional; no control
+    /// characters).
+    #[oai(validator(min_length = 1, max_length = 128, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
     pub etag: String,
 }
 
@@ -242,7 +253,8 @@ pub struct UploadComplete {
 /// The bucket of an S3 event record.
 #[derive(Debug, Clone, Object)]
 pub struct StorageEventBucket {
-    /// The bucket's name (required in an `ObjectCreated:*` record).
+    /// The bucket's name (required in an `ObjectCreated:*` record; no control characters).
+    #[oai(validator(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
     pub name: Option<String>,
 }
 
@@ -250,7 +262,10 @@ pub struct StorageEventBucket {
 #[derive(Debug, Clone, Object)]
 pub struct StorageEventObject {
     /// The object's key, URL-encoded (`+` for a space, `%xx` for a byte); required in an
-    /// `ObjectCreated:*` record.
+    /// `ObjectCreated:*` record. Neither it nor what it decodes to may hold control characters.
+    #[oai(validator(
+        pattern = r"^(?:[^%\u0000-\u001F\u007F-\u009F]|%(?:[2-6][0-9A-Fa-f]|7[0-9A-Ea-e]|[89A-Fa-f][0-9A-Fa-f]))*$"
+    ))]
     pub key: Option<String>,
     /// The object's size (informative: the service HEADs the object).
     pub size: Option<i64>,
@@ -329,6 +344,13 @@ pub enum ListResponse {
 }
 
 #[derive(ApiResponse)]
+pub enum PartsResponse {
+    /// Presigned URLs of the requested parts, valid until the upload's `expiresAt`.
+    #[oai(status = 200)]
+    Ok(Json<UploadPartPage>),
+}
+
+#[derive(ApiResponse)]
 pub enum CompleteResponse {
     /// The parts were assembled; the upload is `received` and its file is being checked.
     #[oai(status = 200)]
@@ -367,8 +389,9 @@ impl UploadsApi {
     /// a presigned PUT URL signed for exactly the key, `Content-MD5` and `Content-Length`,
     /// valid for `DAAP_UPLOAD_URL_TTL` (15 minutes by default). Send the file with every
     /// header in `headers`, e.g. `curl -T file.csv -H "Content-MD5: ..." "<url>"`. Files
-    /// over `DAAP_MULTIPART_THRESHOLD` (5 GiB by default) get `partSize` and one URL per part
-    /// instead; finish them with `POST /v1/uploads/{id}/complete`.
+    /// over `DAAP_MULTIPART_THRESHOLD` (5 GiB by default) get `partSize`, `partCount` and the
+    /// URLs of the first 100 parts instead (the others from `GET /v1/uploads/{id}/parts`);
+    /// finish them with `POST /v1/uploads/{id}/complete`.
     ///
     /// Needs `daap:write` (and the product's domain, when the token lists domains). 404 for
     /// an unknown product or table, 409 for a deleted product, 422 for a bad filename
@@ -467,6 +490,40 @@ impl UploadsApi {
         Ok(ListResponse::Ok(Json(UploadPage {
             items: rows.iter().map(|r| Upload::of(r, None)).collect(),
             next_cursor: next.map(|n| params::encode_cursor('u', &n.to_string())),
+        })))
+    }
+
+    /// Page through a multipart upload's part URLs
+    ///
+    /// Presigned `UploadPart` URLs for `limit` parts (1..=1000, default 100) from part number
+    /// `from` (default 1), each with its `size` and `headers`, valid until the upload's
+    /// `expiresAt`; `nextFrom` is where the next page starts (absent after the last part). The
+    /// create answer holds the first 100. The URLs are secrets that let their holder write: this
+    /// needs `daap:write` (and the product's domain, when the token lists domains), like
+    /// completing the upload. 409 when the upload is not a pending multipart upload or has expired;
+    /// 400 when `from` is past the last part.
+    #[oai(path = "/uploads/:id/parts", method = "get", operation_id = "listUploadParts")]
+    async fn list_upload_parts(
+        &self,
+        state: Data<&AppState>,
+        _auth: BearerAuth,
+        who: Principal,
+        /// The upload id.
+        id: Path<String>,
+        /// The first part number of the page (1-based).
+        #[oai(default = "first_part", validator(minimum(value = "1"), maximum(value = "10000")))]
+        from: Query<u32>,
+        /// Parts in the page.
+        #[oai(default = "default_parts", validator(minimum(value = "1"), maximum(value = "1000")))]
+        limit: Query<u32>,
+    ) -> Result<PartsResponse, ApiError> {
+        who.require(Scope::Write)?;
+        let id = upload_id(&id)?;
+        let page = state.uploads.part_urls(&who, &id, u64::from(from.0), u64::from(limit.0)).await?;
+        Ok(PartsResponse::Ok(Json(UploadPartPage {
+            items: part_urls(&page.parts),
+            part_count: page.part_count,
+            next_from: page.next_from,
         })))
     }
 
@@ -579,8 +636,11 @@ impl UploadsApi {
             let uploads = state.uploads.clone();
             let id = row.id.clone();
             tokio::spawn(async move {
-                let checked = match uploads.get(&id).await {
-                    Ok(fresh) if fresh.status == Status::Received.as_str() => uploads.validate(&fresh).await.map(drop),
+                // `None`: purged meanwhile; the object belongs to nothing.
+                let checked = match uploads.find(&id).await {
+                    Ok(Some(fresh)) if fresh.status == Status::Received.as_str() => {
+                        uploads.validate(&fresh).await.map(drop)
+                    }
                     other => other.map(drop),
                 };
                 if let Err(err) = checked {
@@ -594,4 +654,12 @@ impl UploadsApi {
 
 fn default_limit() -> u32 {
     50
+}
+
+fn first_part() -> u32 {
+    1
+}
+
+fn default_parts() -> u32 {
+    crate::uploads::PARTS_IN_ANSWER as u32
 }

@@ -4,8 +4,10 @@
 //! between tokens, every bound of SPEC section 1 enforced, errors located by
 //! character offset. `Display` renders the one canonical form, and parsing it
 //! gives back the same type. `is_widening` decides which type changes are minor.
+//! SPEC 8.1's size limits (fields per struct, type nodes per column) are enforced while
+//! parsing, so no later step ever sees a type large enough to make it slow.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::ops::RangeInclusive;
 use std::str::FromStr;
@@ -43,11 +45,15 @@ pub struct StructField {
 
 /// The deepest nesting of containers (array, map, struct) a type may have.
 pub const MAX_DEPTH: usize = 10;
+/// The most fields one struct may have (SPEC 8.1).
+pub const MAX_STRUCT_FIELDS: usize = 1000;
+/// The most type nodes (every type keyword, nested ones included) one column may have (SPEC 8.1).
+pub const MAX_TYPE_NODES: usize = 10_000;
 
 impl ColumnType {
     /// Parses a type written in any casing, with whitespace between tokens.
     pub fn parse(input: &str) -> Result<ColumnType, TypeParseError> {
-        let mut parser = Parser { chars: input.chars().collect(), pos: 0 };
+        let mut parser = Parser { chars: input.chars().collect(), pos: 0, nodes: 0 };
         let ty = parser.parse_type(0)?;
         parser.expect_end()?;
         Ok(ty)
@@ -131,6 +137,8 @@ const TYPE_NAMES: &str = "tinyint, smallint, int, bigint, float, double, boolean
 struct Parser {
     chars: Vec<char>,
     pos: usize,
+    /// Type nodes parsed so far.
+    nodes: usize,
 }
 
 impl Parser {
@@ -138,6 +146,13 @@ impl Parser {
         let (start, word) = self.word();
         if word.is_empty() {
             return Err(self.fail(format!("expected a type, found {}", self.found())));
+        }
+        self.nodes += 1;
+        if self.nodes > MAX_TYPE_NODES {
+            return Err(TypeParseError {
+                position: start,
+                message: format!("a column type may have at most {MAX_TYPE_NODES} type nodes"),
+            });
         }
         let keyword = word.to_ascii_lowercase();
         let is_container = matches!(keyword.as_str(), "array" | "map" | "struct");
@@ -241,6 +256,12 @@ impl Parser {
             if word.is_empty() {
                 let found = self.found();
                 return Err(self.fail(format!("expected a struct field name, found {found}")));
+            }
+            if fields.len() == MAX_STRUCT_FIELDS {
+                return Err(TypeParseError {
+                    position: start,
+                    message: format!("a struct may have at most {MAX_STRUCT_FIELDS} fields"),
+                });
             }
             let name = ColumnName::parse(&word.to_ascii_lowercase())
                 .map_err(|error| TypeParseError {
@@ -361,12 +382,13 @@ pub fn is_widening(old: &ColumnType, new: &ColumnType) -> bool {
         (T::Char(_) | T::Varchar(_), T::String) => true,
         (T::Array(element), T::Array(new_element)) => is_same_or_wider(element, new_element),
         (T::Map(key, value), T::Map(new_key, new_value)) => key == new_key && is_same_or_wider(value, new_value),
-        (T::Struct(fields), T::Struct(new_fields)) => fields.iter().all(|field| {
-            new_fields
+        (T::Struct(fields), T::Struct(new_fields)) => {
+            // Indexed by name: a search per field would make wide structs quadratic.
+            let by_name: HashMap<&str, &ColumnType> = new_fields.iter().map(|f| (f.name.as_str(), &f.ty)).collect();
+            fields
                 .iter()
-                .find(|new_field| new_field.name == field.name)
-                .is_some_and(|new_field| is_same_or_wider(&field.ty, &new_field.ty))
-        }),
+                .all(|field| by_name.get(field.name.as_str()).is_some_and(|ty| is_same_or_wider(&field.ty, ty)))
+        }
         _ => matches!(
             (integer_rank(old), integer_rank(new)),
             (Some(rank), Some(new_rank)) if new_rank > rank
@@ -513,6 +535,41 @@ mod tests {
         }
         let deep_struct = format!("struct<a:{}>", nested_arrays(10));
         assert!(ColumnType::parse(&deep_struct).is_err());
+    }
+
+    fn wide_struct(fields: usize, ty: &str) -> String {
+        let list: Vec<String> = (0..fields).map(|i| format!("f{i}:{ty}")).collect();
+        format!("struct<{}>", list.join(","))
+    }
+
+    #[test]
+    fn structs_hold_at_most_a_thousand_fields() {
+        assert!(ColumnType::parse(&wide_struct(MAX_STRUCT_FIELDS, "int")).is_ok());
+        let error = ColumnType::parse(&wide_struct(85_000, "int")).unwrap_err();
+        assert!(error.message.contains("at most 1000 fields"), "{error}");
+    }
+
+    #[test]
+    fn a_column_type_holds_at_most_ten_thousand_type_nodes() {
+        // 1 + 20 * (1 + 499) = 10,001 nodes; one field fewer in one struct fits.
+        let inner = wide_struct(499, "int");
+        let outer = wide_struct(20, &inner);
+        let error = ColumnType::parse(&outer).unwrap_err();
+        assert!(error.message.contains("at most 10000 type nodes"), "{error}");
+        let fits: Vec<String> =
+            (0..20).map(|i| format!("f{i}:{}", if i == 0 { wide_struct(498, "int") } else { inner.clone() })).collect();
+        assert!(ColumnType::parse(&format!("struct<{}>", fits.join(","))).is_ok());
+    }
+
+    #[test]
+    fn widening_a_wide_struct_is_decided_field_by_field() {
+        let old = parsed(&wide_struct(MAX_STRUCT_FIELDS - 1, "int"));
+        // Every field widened, one added in front (moving the others).
+        let mut wider = wide_struct(MAX_STRUCT_FIELDS - 1, "bigint");
+        wider.insert_str(7, "extra:string,");
+        assert!(is_widening(&old, &parsed(&wider)));
+        let narrower = parsed(&wide_struct(MAX_STRUCT_FIELDS - 1, "smallint"));
+        assert!(!is_widening(&old, &narrower));
     }
 
     #[test]

@@ -7,6 +7,8 @@
 pub mod column_type;
 /// The versioning rules: diff two snapshots and classify the changes.
 pub mod diff;
+/// The kinds of change the feed records.
+pub mod event;
 /// Exports: ODCS data contracts and JSON Schemas of table rows.
 pub mod export;
 /// The snapshot of a data product that one version freezes.

@@ -1,123 +1,33 @@
 //! The change feed: one total order of events, each written in the same transaction as
 //! the change it describes.
 //!
-//! Ordering design: `events.seq` is a database sequence, but a sequence alone does not
-//! give commit order on PostgreSQL (a transaction can take seq 7, another seq 8 and commit
-//! first, so a reader that saw 8 would skip 7 for good). Every transaction that appends an
-//! event therefore first takes one transaction-scoped advisory lock
-//! (`pg_advisory_xact_lock`), then takes its `seq`, and holds the lock until it commits.
-//! The appends of concurrent transactions (on any replica) thus take their numbers in the
-//! order they commit, and an event can never become visible behind a cursor a reader has
-//! already passed. Only the short tail of a write (append + commit) is serialised. On
-//! SQLite there is one writer at a time, which gives the same guarantee.
+//! Ordering design: the feed is ordered by `(txid, seq)`, where `txid` is the id of the
+//! transaction that wrote the event (`pg_current_xact_id()`, a column default) and `seq` a
+//! sequence. A reader returns only events whose `txid` is below the oldest transaction
+//! still in progress when its statement started (`pg_snapshot_xmin(pg_current_snapshot())`).
+//! Every transaction below that horizon has ended, so all its events are visible to the
+//! reader; every transaction that has not ended, or has not started, has a `txid` at or
+//! above the horizon, so its events sort after everything the reader returned. Hence no
+//! event can ever become visible behind a cursor a reader has already passed, and writers
+//! take no lock to append: independent writes commit in parallel. The price is that an
+//! event waits for older transactions still running before it is read (the long poll
+//! re-reads briefly until it is). A cursor names an event by its `seq`; its position is
+//! that event's `(txid, seq)`. Events written before this design have `txid` 0 and keep
+//! their `seq` order. On SQLite, with one writer at a time, `txid` is always 0 and `seq`
+//! order is commit order.
 //!
 //! Waiting readers (`wait`) sleep on one in-process notifier; it is woken by local
 //! commits and, on PostgreSQL, by one `LISTEN daap_events` connection per replica, so
-//! waiting clients never poll the database.
+//! waiting clients never poll the database. A notification's payload is the product the
+//! event is about, so other replicas' caches forget that product's head.
 use std::{sync::Arc, time::Duration};
 
-use chrono::Utc;
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
-};
 use tokio::sync::watch;
 
-use crate::store::entities::events;
-
-pub use events::Model as EventRow;
-
-/// Every event type of the feed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventType {
-    DataProductCreated,
-    DataProductUpdated,
-    DataProductDeleted,
-    DataProductRestored,
-    DataProductPurged,
-    SchemaCreated,
-    SchemaUpdated,
-    SchemaDeleted,
-    UploadReceived,
-    UploadValidated,
-    UploadRejected,
-    UploadExpired,
-}
-
-impl EventType {
-    pub const ALL: [EventType; 12] = [
-        Self::DataProductCreated,
-        Self::DataProductUpdated,
-        Self::DataProductDeleted,
-        Self::DataProductRestored,
-        Self::DataProductPurged,
-        Self::SchemaCreated,
-        Self::SchemaUpdated,
-        Self::SchemaDeleted,
-        Self::UploadReceived,
-        Self::UploadValidated,
-        Self::UploadRejected,
-        Self::UploadExpired,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::DataProductCreated => "data_product.created",
-            Self::DataProductUpdated => "data_product.updated",
-            Self::DataProductDeleted => "data_product.deleted",
-            Self::DataProductRestored => "data_product.restored",
-            Self::DataProductPurged => "data_product.purged",
-            Self::SchemaCreated => "schema.created",
-            Self::SchemaUpdated => "schema.updated",
-            Self::SchemaDeleted => "schema.deleted",
-            Self::UploadReceived => "upload.received",
-            Self::UploadValidated => "upload.validated",
-            Self::UploadRejected => "upload.rejected",
-            Self::UploadExpired => "upload.expired",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<EventType> {
-        Self::ALL.into_iter().find(|t| t.as_str() == s)
-    }
-}
-
-/// An event about to be appended.
-#[derive(Debug, Clone)]
-pub struct NewEvent {
-    pub event_type: EventType,
-    pub data_product: String,
-    pub version: Option<String>,
-    pub table: Option<String>,
-    pub actor: String,
-    pub data: serde_json::Value,
-}
-
-/// The advisory lock key that orders appends (an arbitrary constant owned by daap).
-const APPEND_LOCK: i64 = 0x6461_6170_6576;
-/// The PostgreSQL notification channel that tells other replicas an event committed.
-pub const CHANNEL: &str = "daap_events";
-
-/// Appends `event` inside the caller's transaction (see the module docs for the ordering).
-pub async fn append(conn: &impl ConnectionTrait, event: NewEvent) -> Result<EventRow, DbErr> {
-    if conn.get_database_backend() == DbBackend::Postgres {
-        conn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({APPEND_LOCK}), pg_notify('{CHANNEL}', '')"))
-            .await?;
-    }
-    events::ActiveModel {
-        id: Set(uuid::Uuid::new_v4().to_string()),
-        event_type: Set(event.event_type.as_str().to_owned()),
-        data_product: Set(event.data_product),
-        version: Set(event.version),
-        table_name: Set(event.table),
-        occurred_at: Set(Utc::now()),
-        actor: Set(event.actor),
-        data: Set(event.data),
-        ..Default::default()
-    }
-    .insert(conn)
-    .await
-}
+pub use crate::{
+    domain::event::{EventType, NewEvent},
+    store::events::{CHANNEL, EventRow, FeedError, FeedQuery, append, head, read},
+};
 
 /// The opaque feed cursor that resumes right after `seq`.
 pub fn cursor_of(seq: i64) -> String {
@@ -145,35 +55,6 @@ pub fn wire(row: &EventRow) -> serde_json::Value {
     event
 }
 
-/// The `seq` of the newest committed event (0 when the feed is empty). Appends take their
-/// `seq` in commit order, so every event after it commits later.
-pub async fn head(conn: &impl ConnectionTrait) -> Result<i64, DbErr> {
-    let newest = events::Entity::find().order_by_desc(events::Column::Seq).limit(1).one(conn).await?;
-    Ok(newest.map(|e| e.seq).unwrap_or(0))
-}
-
-/// A page request of the feed.
-#[derive(Debug, Clone, Default)]
-pub struct FeedQuery {
-    /// Only events with a larger `seq`.
-    pub after: i64,
-    pub limit: u64,
-    pub event_type: Option<String>,
-    pub data_product: Option<String>,
-}
-
-/// The next events after `q.after`, in feed order.
-pub async fn read(conn: &impl ConnectionTrait, q: &FeedQuery) -> Result<Vec<EventRow>, DbErr> {
-    let mut select = events::Entity::find().filter(events::Column::Seq.gt(q.after));
-    if let Some(t) = &q.event_type {
-        select = select.filter(events::Column::EventType.eq(t.as_str()));
-    }
-    if let Some(p) = &q.data_product {
-        select = select.filter(events::Column::DataProduct.eq(p.as_str()));
-    }
-    select.order_by_asc(events::Column::Seq).limit(q.limit).all(conn).await
-}
-
 /// Wakes every waiting feed reader when events commit.
 #[derive(Clone)]
 pub struct Notifier(Arc<watch::Sender<u64>>);
@@ -199,25 +80,45 @@ impl Notifier {
         self.0.subscribe()
     }
 
-    /// Listens for commits of other replicas (PostgreSQL only) for as long as the process runs.
-    pub fn listen_postgres(&self, pool: sea_orm::sqlx::PgPool) {
+    /// Listens for commits of other replicas (PostgreSQL only) for as long as the process
+    /// runs, telling `on` what it hears: `Listening` once the channel is open (anything may
+    /// have committed before), `Committed(product)` per notification, `Lost` when the
+    /// connection breaks (until the next `Listening`, nothing is heard).
+    pub fn listen_postgres(&self, pool: sea_orm::sqlx::PgPool, on: Arc<dyn Fn(Heard<'_>) + Send + Sync>) {
         let notifier = self.clone();
         tokio::spawn(async move {
             loop {
                 match sea_orm::sqlx::postgres::PgListener::connect_with(&pool).await {
                     Ok(mut listener) => {
                         if listener.listen(CHANNEL).await.is_ok() {
+                            on(Heard::Listening);
                             // Anything committed while we were not listening.
                             notifier.notify();
-                            while listener.recv().await.is_ok() {
+                            // `try_recv` says when the connection was lost (`recv` would reconnect
+                            // silently, and what was sent meanwhile would never be heard).
+                            while let Ok(Some(notification)) = listener.try_recv().await {
+                                on(Heard::Committed(notification.payload()));
                                 notifier.notify();
                             }
                         }
+                        on(Heard::Lost);
                     }
-                    Err(err) => tracing::warn!(error = %err, "feed listener cannot connect; retrying"),
+                    Err(err) => {
+                        on(Heard::Lost);
+                        tracing::warn!(error = %err, "feed listener cannot connect; retrying");
+                    }
                 }
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
             }
         });
     }
+}
+
+/// What the change listener hears.
+#[derive(Debug, Clone, Copy)]
+pub enum Heard<'a> {
+    Listening,
+    /// An event about this product committed on some replica.
+    Committed(&'a str),
+    Lost,
 }

@@ -4,6 +4,10 @@
 //! and kept in `<data dir>/s3-credentials`, so URLs it signed stay valid across restarts
 //! (on the same port). A single PUT whose body does not match its `Content-MD5` is
 //! refused without storing anything, as S3 does (s3s-fs alone would keep the body).
+//! Copies (`CopyObject`, `UploadPartCopy`) are refused outright, and so is a presigned
+//! request carrying an `x-amz-*` header its signature does not cover: the service never
+//! signs one, and an unsigned `x-amz-copy-source` would turn a PUT URL into a copy of any
+//! object in the store.
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
@@ -24,7 +28,14 @@ use hyper_util::{
     server::conn::auto::Builder as ConnBuilder,
 };
 use md5::{Digest, Md5};
-use s3s::{S3, S3Request, S3Response, S3Result, auth::SimpleAuth, dto::*, s3_error, service::S3ServiceBuilder};
+use s3s::{
+    S3, S3Request, S3Response, S3Result,
+    access::{S3Access, S3AccessContext},
+    auth::SimpleAuth,
+    dto::*,
+    s3_error,
+    service::S3ServiceBuilder,
+};
 use tokio::sync::watch;
 
 /// The region the embedded store signs for.
@@ -76,6 +87,7 @@ impl EmbeddedStore {
         let service = {
             let mut builder = S3ServiceBuilder::new(Checked(fs));
             builder.set_auth(SimpleAuth::from_single(access_key.clone(), secret_key.clone()));
+            builder.set_access(SignedOnly);
             builder.build()
         };
         let listener = bind_remembered(data_dir, listen).await?;
@@ -108,6 +120,47 @@ impl EmbeddedStore {
 
     pub fn stop(&self) {
         let _ = self.stop.send(true);
+    }
+}
+
+/// The store's access rule: signed requests only (as s3s does by default), no copies, and no
+/// unsigned `x-amz-*` header on a presigned request.
+struct SignedOnly;
+
+/// The refusal of a presigned request, if it carries an `x-amz-*` header not in its
+/// `X-Amz-SignedHeaders`; requests signed in the `Authorization` header are not presigned.
+fn unsigned_amz_header<'h>(query: Option<&str>, mut headers: impl Iterator<Item = &'h str>) -> Option<String> {
+    let query = query?;
+    let mut presigned = false;
+    let mut signed: Vec<String> = Vec::new();
+    for pair in query.split('&') {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if name.eq_ignore_ascii_case("X-Amz-Signature") {
+            presigned = true;
+        } else if name.eq_ignore_ascii_case("X-Amz-SignedHeaders") {
+            // `;` arrives percent-encoded; header names hold no other escapes.
+            signed = value.replace("%3B", ";").replace("%3b", ";").split(';').map(str::to_ascii_lowercase).collect();
+        }
+    }
+    if !presigned {
+        return None;
+    }
+    headers.find(|name| name.starts_with("x-amz-") && !signed.iter().any(|s| s == name)).map(str::to_owned)
+}
+
+#[async_trait::async_trait]
+impl S3Access for SignedOnly {
+    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        if cx.credentials().is_none() {
+            return Err(s3_error!(AccessDenied, "Signature is required"));
+        }
+        if matches!(cx.s3_op().name(), "CopyObject" | "UploadPartCopy") {
+            return Err(s3_error!(AccessDenied, "This store does not copy objects"));
+        }
+        if let Some(name) = unsigned_amz_header(cx.uri().query(), cx.headers().keys().map(|k| k.as_str())) {
+            return Err(s3_error!(AccessDenied, "The header {} is not signed in this presigned request", name));
+        }
+        Ok(())
     }
 }
 
@@ -248,10 +301,6 @@ impl S3 for Checked {
         self.0.delete_objects(req).await
     }
 
-    async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
-        self.0.copy_object(req).await
-    }
-
     async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
         self.0.list_objects(req).await
     }
@@ -283,6 +332,19 @@ impl S3 for Checked {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn presigned_requests_may_carry_only_signed_amz_headers() {
+        let query = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-SignedHeaders=content-length%3Bcontent-md5%3Bhost%3Bx-amz-meta-a&X-Amz-Signature=ab";
+        assert_eq!(unsigned_amz_header(Some(query), ["host", "content-md5", "x-amz-meta-a"].into_iter()), None);
+        assert_eq!(
+            unsigned_amz_header(Some(query), ["host", "x-amz-copy-source"].into_iter()).as_deref(),
+            Some("x-amz-copy-source")
+        );
+        // Header-signed requests list their signed headers in `Authorization`, checked by s3s.
+        assert_eq!(unsigned_amz_header(Some("uploads"), ["x-amz-content-sha256"].into_iter()), None);
+        assert_eq!(unsigned_amz_header(None, ["x-amz-date"].into_iter()), None);
+    }
 
     #[tokio::test]
     async fn a_restarted_store_serves_on_its_previous_port() {

@@ -18,6 +18,8 @@ pub mod data_products {
         pub metadata: Json,
         pub table_names: Json,
         pub latest_version_id: i64,
+        /// The `ord` of the latest version.
+        pub latest_ord: i32,
         pub version_major: i32,
         pub version_minor: i32,
         pub created_at: DateTimeUtc,
@@ -54,6 +56,7 @@ pub mod data_product_tags {
 }
 
 /// An immutable version: the metadata snapshot and what changed from the one before.
+/// `ord` numbers a product's versions 1, 2, … in order; tables refer to it.
 pub mod data_product_versions {
     use sea_orm::entity::prelude::*;
 
@@ -65,10 +68,10 @@ pub mod data_product_versions {
         pub product_id: i64,
         pub major: i32,
         pub minor: i32,
+        pub ord: i32,
         pub change_type: String,
         pub changes: Json,
         pub metadata: Json,
-        pub table_names: Json,
         pub created_at: DateTimeUtc,
         pub created_by: String,
     }
@@ -79,17 +82,18 @@ pub mod data_product_versions {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// A table schema as it is in one version; columns are a JSON array.
-pub mod table_schemas {
+/// One distinct table content of a product (description and columns), stored once and
+/// shared by every version and table name that has it; `hash` is its content address.
+pub mod schema_blobs {
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-    #[sea_orm(table_name = "table_schemas")]
+    #[sea_orm(table_name = "schema_blobs")]
     pub struct Model {
         #[sea_orm(primary_key)]
         pub id: i64,
-        pub version_id: i64,
-        pub name: String,
+        pub product_id: i64,
+        pub hash: String,
         pub description: String,
         pub columns: Json,
     }
@@ -100,7 +104,30 @@ pub mod table_schemas {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// One entry of the change feed; `seq` orders the feed.
+/// A table name pointing at one blob for the versions `from_ord <= ord < to_ord`
+/// (`to_ord` NULL: still in the latest version).
+pub mod version_tables {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "version_tables")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub product_id: i64,
+        pub name: String,
+        pub blob_id: i64,
+        pub from_ord: i32,
+        pub to_ord: Option<i32>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// One entry of the change feed; `(txid, seq)` orders the feed.
 pub mod events {
     use sea_orm::entity::prelude::*;
 
@@ -109,6 +136,8 @@ pub mod events {
     pub struct Model {
         #[sea_orm(primary_key)]
         pub seq: i64,
+        /// The writing transaction's id (PostgreSQL; 0 on SQLite and for older rows).
+        pub txid: i64,
         pub id: String,
         pub event_type: String,
         pub data_product: String,

@@ -3,8 +3,11 @@
 //! on SQLite), so versions are numbered without gaps or duplicates.
 pub mod cache;
 pub mod entities;
+pub mod events;
 pub mod products;
 pub mod stats;
+pub mod versions;
+pub mod views;
 
 use std::{path::Path, sync::Arc, time::Duration};
 
@@ -13,7 +16,7 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use crate::events::Notifier;
+use crate::events::{Heard, Notifier};
 
 /// The database and how writes are serialised on it.
 #[derive(Clone)]
@@ -23,13 +26,14 @@ pub struct Db {
     sqlite_writer: Option<Arc<Mutex<()>>>,
     /// Wakes feed readers when events commit.
     pub feed: Notifier,
-    /// Reads of product state, valid until the next event commits.
+    /// Immutable version snapshots and product heads (see `cache`).
     pub reads: Arc<cache::ReadCache>,
 }
 
 impl Db {
     /// Connects to `url` (`postgres://...` or `sqlite://...`).
-    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Db> {
+    /// `cache_bytes` bounds the read cache.
+    pub async fn connect(url: &str, max_connections: u32, cache_bytes: u64) -> anyhow::Result<Db> {
         let mut opts = ConnectOptions::new(url.to_owned());
         opts.max_connections(max_connections)
             .min_connections(1)
@@ -48,10 +52,20 @@ impl Db {
             .with_context(|| format!("cannot connect to the database at {}", redact(url)))?;
         let sqlite_writer = (conn.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
         let feed = Notifier::default();
-        if conn.get_database_backend() == DbBackend::Postgres {
-            feed.listen_postgres(conn.get_postgres_connection_pool().clone());
+        let postgres = conn.get_database_backend() == DbBackend::Postgres;
+        // One process owns an SQLite file, so its heads need no listener.
+        let reads = Arc::new(cache::ReadCache::new(cache_bytes, !postgres));
+        if postgres {
+            let heads = reads.clone();
+            feed.listen_postgres(
+                conn.get_postgres_connection_pool().clone(),
+                Arc::new(move |heard| match heard {
+                    Heard::Listening => heads.set_trusted(true),
+                    Heard::Lost => heads.set_trusted(false),
+                    Heard::Committed(product) => heads.forget_head(product),
+                }),
+            );
         }
-        let reads = Arc::new(cache::ReadCache::new(feed.clone()));
         Ok(Db { conn, sqlite_writer, feed, reads })
     }
 

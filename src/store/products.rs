@@ -1,4 +1,4 @@
-//! Queries over data products, versions, tags and table schemas.
+//! Queries over data products (the head rows) and their tags.
 //! Every function takes `&impl ConnectionTrait`, so callers choose the transaction.
 use sea_orm::{
     ActiveModelTrait,
@@ -7,13 +7,9 @@ use sea_orm::{
     sea_query::{LikeExpr, Query},
 };
 
-use super::entities::{
-    data_product_tags as tags, data_product_versions as versions, data_products as products, table_schemas as tables,
-};
+use super::entities::{data_product_tags as tags, data_products as products};
 
 pub use products::Model as ProductRow;
-pub use tables::Model as TableRow;
-pub use versions::Model as VersionRow;
 
 /// The list filters of `GET /v1/data-products`, already parsed.
 #[derive(Debug, Default, Clone)]
@@ -60,30 +56,6 @@ pub async fn insert_product(conn: &impl ConnectionTrait, row: products::ActiveMo
 
 pub async fn update_product(conn: &impl ConnectionTrait, row: products::ActiveModel) -> Result<ProductRow, DbErr> {
     row.update(conn).await
-}
-
-pub async fn insert_version(conn: &impl ConnectionTrait, row: versions::ActiveModel) -> Result<VersionRow, DbErr> {
-    row.insert(conn).await
-}
-
-/// Stores the tables of a new version.
-pub async fn insert_tables(
-    conn: &impl ConnectionTrait,
-    version_id: i64,
-    rows: Vec<(String, String, serde_json::Value)>,
-) -> Result<(), DbErr> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let models = rows.into_iter().map(|(name, description, columns)| tables::ActiveModel {
-        version_id: Set(version_id),
-        name: Set(name),
-        description: Set(description),
-        columns: Set(columns),
-        ..Default::default()
-    });
-    tables::Entity::insert_many(models).exec(conn).await?;
-    Ok(())
 }
 
 /// Replaces the indexed tags of a product with those of its latest version.
@@ -158,71 +130,7 @@ pub async fn list_products(
     products::Entity::find().filter(cond).order_by_asc(products::Column::Name).limit(limit).all(conn).await
 }
 
-pub async fn find_version(
-    conn: &impl ConnectionTrait,
-    product_id: i64,
-    major: i32,
-    minor: Option<i32>,
-) -> Result<Option<VersionRow>, DbErr> {
-    let mut q = versions::Entity::find()
-        .filter(versions::Column::ProductId.eq(product_id))
-        .filter(versions::Column::Major.eq(major));
-    if let Some(minor) = minor {
-        q = q.filter(versions::Column::Minor.eq(minor));
-    }
-    q.order_by_desc(versions::Column::Minor).one(conn).await
-}
-
-pub async fn version_by_id(conn: &impl ConnectionTrait, id: i64) -> Result<Option<VersionRow>, DbErr> {
-    versions::Entity::find_by_id(id).one(conn).await
-}
-
-/// Versions newest first, strictly older than `before` when given.
-pub async fn list_versions(
-    conn: &impl ConnectionTrait,
-    product_id: i64,
-    before: Option<(i32, i32)>,
-    limit: u64,
-) -> Result<Vec<VersionRow>, DbErr> {
-    let mut cond = Condition::all().add(versions::Column::ProductId.eq(product_id));
-    if let Some((major, minor)) = before {
-        cond = cond.add(
-            Condition::any()
-                .add(versions::Column::Major.lt(major))
-                .add(Condition::all().add(versions::Column::Major.eq(major)).add(versions::Column::Minor.lt(minor))),
-        );
-    }
-    versions::Entity::find()
-        .filter(cond)
-        .order_by_desc(versions::Column::Major)
-        .order_by_desc(versions::Column::Minor)
-        .limit(limit)
-        .all(conn)
-        .await
-}
-
-/// The tables of one version, ordered by name.
-pub async fn version_tables(conn: &impl ConnectionTrait, version_id: i64) -> Result<Vec<TableRow>, DbErr> {
-    tables::Entity::find()
-        .filter(tables::Column::VersionId.eq(version_id))
-        .order_by_asc(tables::Column::Name)
-        .all(conn)
-        .await
-}
-
-pub async fn version_table(
-    conn: &impl ConnectionTrait,
-    version_id: i64,
-    name: &str,
-) -> Result<Option<TableRow>, DbErr> {
-    tables::Entity::find()
-        .filter(tables::Column::VersionId.eq(version_id))
-        .filter(tables::Column::Name.eq(name))
-        .one(conn)
-        .await
-}
-
-/// Removes a product and, by cascade, every version, table and tag of it.
+/// Removes a product and, by cascade, every version, table, blob and tag of it.
 pub async fn purge_product(conn: &impl ConnectionTrait, product_id: i64) -> Result<(), DbErr> {
     products::Entity::delete_by_id(product_id).exec(conn).await?;
     Ok(())

@@ -10,8 +10,8 @@ use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::Expr,
+    ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, sea_query::Expr,
 };
 
 use crate::{
@@ -36,6 +36,12 @@ pub const MAX_PARTS: u64 = 10_000;
 pub const MIN_PART: u64 = 5 * 1024 * 1024;
 /// The largest file: 5 TiB.
 pub const MAX_FILE: u64 = 5 * 1024 * 1024 * 1024 * 1024;
+/// Part URLs in a multipart upload's create answer; the rest are paged from
+/// `GET /v1/uploads/{id}/parts`, so neither the answer nor its idempotent replay grows
+/// with the file (a 5 TiB file has up to 10,000 parts).
+pub const PARTS_IN_ANSWER: u64 = 100;
+/// The most part URLs one `GET /v1/uploads/{id}/parts` hands out.
+pub const MAX_PARTS_PAGE: u64 = 1000;
 
 /// Where an upload is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,11 +127,21 @@ pub struct NewUpload {
     pub content_type: Option<String>,
 }
 
-/// How the client sends the file: one PUT, or parts.
+/// How the client sends the file: one PUT, or parts (the first `PARTS_IN_ANSWER` of them).
 #[derive(Debug, Clone)]
 pub enum Transfer {
     Single(Presigned),
-    Multipart { part_size: u64, parts: Vec<(i32, u64, Presigned)> },
+    Multipart { part_size: u64, part_count: u64, parts: Vec<(i32, u64, Presigned)> },
+}
+
+/// A page of a multipart upload's part URLs.
+#[derive(Debug, Clone)]
+pub struct PartPage {
+    /// Part number, size and presigned URL.
+    pub parts: Vec<(i32, u64, Presigned)>,
+    pub part_count: u64,
+    /// The part number the next page starts at; `None` after the last part.
+    pub next_from: Option<u64>,
 }
 
 /// The product and table an upload is for, as the latest version has them.
@@ -175,34 +191,16 @@ pub fn part_size(length: u64, wanted: u64) -> u64 {
 }
 
 impl Uploads {
-    /// What an upload of `table` of `name` needs to know, from the read cache when no event
-    /// has committed since it was loaded (a deleted product or a changed table emits one).
+    /// What an upload of `table` of `name` needs to know (through the read cache).
     async fn target(&self, name: &ProductName, table: &TableName) -> Result<Target, ApiError> {
-        let key = format!("upload-target:{name}:{table}");
-        if let Some(target) = self.db.reads.get::<Target>(&key) {
-            return Ok(target);
-        }
-        let epoch = self.db.reads.epoch();
-        let product = q::find_product(&self.db.conn, name.as_str(), true)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format_args!("data product `{name}`")))?;
-        let columns = match q::version_table(&self.db.conn, product.latest_version_id, table.as_str()).await? {
-            None => None,
-            Some(schema) => {
-                let columns: Vec<serde_json::Value> = serde_json::from_value(schema.columns)
-                    .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored columns: {e}")))?;
-                Some(columns.iter().filter_map(|c| c.get("name")?.as_str().map(str::to_owned)).collect())
-            }
-        };
-        let target = Target {
-            domain: product.domain,
-            deleted: product.deleted_at.is_some(),
-            major: product.version_major,
-            version: format!("v{}.{}", product.version_major, product.version_minor),
-            columns,
-        };
-        self.db.reads.put(key, epoch, target.clone());
-        Ok(target)
+        let (head, table) = crate::catalog::upload_target(&self.db, name, table).await?;
+        Ok(Target {
+            domain: head.domain.clone(),
+            deleted: head.deleted_at.is_some(),
+            major: head.latest.major as i32,
+            version: head.latest.to_string(),
+            columns: table.map(|t| t.columns.into_iter().map(|c| c.name).collect()),
+        })
     }
 
     /// Registers an upload of `table` of the latest version of `name`, with its presigned
@@ -245,14 +243,14 @@ impl Uploads {
             let size = part_size(new.content_length, self.config.part_size);
             let upload_id = self.storage.create_multipart(&key, ct).await.map_err(storage_error)?;
             let count = new.content_length.div_ceil(size);
-            let mut parts = Vec::with_capacity(count as usize);
-            for i in 0..count {
-                let len = size.min(new.content_length - i * size);
-                let number = (i + 1) as i32;
-                let url = self.storage.presign_part(&key, &upload_id, number, len, ttl).await.map_err(storage_error)?;
-                parts.push((number, len, url));
-            }
-            (Transfer::Multipart { part_size: size, parts }, Some(upload_id), Some(size as i64))
+            let first = self
+                .presign_parts(&key, &upload_id, new.content_length, size, 1, PARTS_IN_ANSWER.min(count), ttl)
+                .await?;
+            (
+                Transfer::Multipart { part_size: size, part_count: count, parts: first },
+                Some(upload_id),
+                Some(size as i64),
+            )
         } else {
             let url = self
                 .storage
@@ -305,13 +303,66 @@ impl Uploads {
         }
     }
 
+    /// Presigned URLs of `count` parts from part number `from` (1-based) of a file of
+    /// `length` bytes cut in parts of `size`.
+    #[allow(clippy::too_many_arguments)]
+    async fn presign_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+        length: u64,
+        size: u64,
+        from: u64,
+        count: u64,
+        ttl: Duration,
+    ) -> Result<Vec<(i32, u64, Presigned)>, ApiError> {
+        let mut parts = Vec::with_capacity(count as usize);
+        for number in from..from + count {
+            let len = size.min(length - (number - 1) * size);
+            let url =
+                self.storage.presign_part(key, upload_id, number as i32, len, ttl).await.map_err(storage_error)?;
+            parts.push((number as i32, len, url));
+        }
+        Ok(parts)
+    }
+
+    /// Up to `limit` part URLs of a pending multipart upload from part number `from`, valid
+    /// until the upload's `expiresAt`; only for those who may write to its product.
+    pub async fn part_urls(&self, who: &Principal, id: &str, from: u64, limit: u64) -> Result<PartPage, ApiError> {
+        let row = self.writable(who, id).await?;
+        let (Some(upload_id), Some(size)) = (row.multipart_id.as_deref(), row.part_size) else {
+            return Err(ApiError::Conflict(format!(
+                "upload `{id}` is a single PUT, not a multipart upload; its URL was in the create answer"
+            )));
+        };
+        if row.status != Status::Pending.as_str() {
+            return Err(ApiError::Conflict(format!("upload `{id}` is {}, not pending", row.status)));
+        }
+        let left = (row.expires_at - Utc::now()).to_std().unwrap_or_default();
+        if left < Duration::from_secs(1) {
+            return Err(ApiError::Conflict(format!("upload `{id}` expired at {}", row.expires_at.to_rfc3339())));
+        }
+        let (length, size) = (row.content_length.max(1) as u64, size.max(1) as u64);
+        let part_count = length.div_ceil(size);
+        if from > part_count {
+            return Err(ApiError::MalformedRequest(format!(
+                "bad `from`: upload `{id}` has {part_count} parts, numbered from 1"
+            )));
+        }
+        let count = limit.min(part_count - from + 1);
+        let parts = self.presign_parts(&row.object_key, upload_id, length, size, from, count, left).await?;
+        let next = from + count;
+        Ok(PartPage { parts, part_count, next_from: (next <= part_count).then_some(next) })
+    }
+
     /// One upload by id.
     pub async fn get(&self, id: &str) -> Result<UploadRow, ApiError> {
-        uploads::Entity::find()
-            .filter(uploads::Column::Id.eq(id))
-            .one(&self.db.conn)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format_args!("upload `{id}`")))
+        self.find(id).await?.ok_or_else(|| ApiError::not_found(format_args!("upload `{id}`")))
+    }
+
+    /// One upload by id, if it (still) exists.
+    pub async fn find(&self, id: &str) -> Result<Option<UploadRow>, ApiError> {
+        Ok(uploads::Entity::find().filter(uploads::Column::Id.eq(id)).one(&self.db.conn).await?)
     }
 
     /// A page of a product's uploads, newest first, and the position to continue after.
@@ -323,10 +374,13 @@ impl Uploads {
         before: Option<i64>,
         limit: u64,
     ) -> Result<(Vec<UploadRow>, Option<i64>), ApiError> {
-        q::find_product(&self.db.conn, name.as_str(), false)
+        let product = q::find_product(&self.db.conn, name.as_str(), false)
             .await?
             .ok_or_else(|| ApiError::not_found(format_args!("data product `{name}`")))?;
-        let mut select = uploads::Entity::find().filter(uploads::Column::DataProduct.eq(name.as_str()));
+        // Uploads older than the product belong to an earlier product of that name.
+        let mut select = uploads::Entity::find()
+            .filter(uploads::Column::DataProduct.eq(name.as_str()))
+            .filter(uploads::Column::CreatedAt.gte(product.created_at));
         if let Some(s) = status {
             select = select.filter(uploads::Column::Status.eq(s.as_str()));
         }
@@ -439,7 +493,10 @@ impl Uploads {
         if row.status == Status::Pending.as_str() {
             self.mark_received(row, info).await?;
         }
-        let fresh = self.get(&row.id).await?;
+        // A purge may have removed the row meanwhile: then the object belongs to nothing.
+        let Some(fresh) = self.find(&row.id).await? else {
+            return Ok(());
+        };
         if fresh.status == Status::Received.as_str() {
             self.validate(&fresh).await?;
         }
@@ -512,8 +569,11 @@ impl Uploads {
     /// The upload, when `who` may write to its product.
     async fn writable(&self, who: &Principal, id: &str) -> Result<UploadRow, ApiError> {
         let row = self.get(id).await?;
-        if let Some(product) = q::find_product(&self.db.conn, &row.data_product, true).await? {
-            who.require_domain(&product.domain)?;
+        match q::find_product(&self.db.conn, &row.data_product, true).await? {
+            // An upload of a purged product (or of an earlier product of the same name) is
+            // nobody's to complete or abort.
+            Some(product) if product.created_at <= row.created_at => who.require_domain(&product.domain)?,
+            _ => return Err(ApiError::not_found(format_args!("upload `{id}`"))),
         }
         Ok(row)
     }
@@ -527,6 +587,15 @@ impl Uploads {
             .one(&self.db.conn)
             .await?)
     }
+}
+
+/// Forgets every upload of the product `name`, in the caller's transaction (a purge): with
+/// their rows gone, no one can list, complete or abort them, and an object that still
+/// arrives at one of their keys matches nothing, so it makes no event under a product that
+/// later takes the name. Objects already stored stay in the bucket, tracked by nothing.
+pub async fn delete_for_product(conn: &impl ConnectionTrait, name: &str) -> Result<u64, DbErr> {
+    let done = uploads::Entity::delete_many().filter(uploads::Column::DataProduct.eq(name)).exec(conn).await?;
+    Ok(done.rows_affected)
 }
 
 /// URL-decodes an S3 event key (`+` is a space, `%xx` a byte).

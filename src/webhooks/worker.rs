@@ -119,13 +119,14 @@ impl Worker {
         let until = now + self.lease_for();
         let backend = self.db.backend();
         let (p1, p2, p3, p4) = placeholders(backend);
-        // Active, due at `now`, not leased, and behind the newest event.
+        // Active, due at `now`, not leased, and not at the last event of the feed (in feed
+        // order, `(txid, seq)`: a later event may have a smaller `seq`).
         let due = |now: &str| {
             format!(
                 "SELECT id FROM webhook_subscriptions \
                  WHERE status = '{ACTIVE}' AND next_attempt_at <= {now} \
                  AND (lease_until IS NULL OR lease_until < {now}) \
-                 AND cursor < (SELECT COALESCE(MAX(seq), 0) FROM events)"
+                 AND cursor <> COALESCE((SELECT seq FROM events ORDER BY txid DESC, seq DESC LIMIT 1), 0)"
             )
         };
         // A plain read first, so that the common case (nothing due) writes nothing and, on

@@ -339,6 +339,82 @@ where
     }
 }
 
+/// Runs `scenario` against the application started on a copy of an existing SQLite database
+/// file (an older release's, say), applying this release's pending migrations at start-up as
+/// a deployment would.
+pub async fn run_on_sqlite_copy<F, Fut>(db_file: &Path, scenario: F)
+where
+    F: FnOnce(TestApp) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::Builder::new().prefix("daap-test-").tempdir().expect("a temporary directory");
+    let data_dir = dir.path().join("data");
+    std::fs::create_dir_all(&data_dir).expect("the data directory");
+    std::fs::copy(db_file, data_dir.join("daap.db"))
+        .unwrap_or_else(|e| panic!("cannot copy {}: {e}", db_file.display()));
+    let mut settings = Settings::local(Some(daap::store::Db::sqlite_url(&data_dir)), data_dir);
+    settings.migrate_on_start = true;
+    run_with(settings, scenario).await;
+    drop(dir);
+}
+
+/// Runs `scenario` against the application started on a fresh PostgreSQL database loaded
+/// from a plain-SQL dump (`pg_dump --inserts`), applying this release's pending migrations at
+/// start-up as a deployment would. The database is dropped afterwards, also on a panic.
+pub async fn run_on_postgres_dump<F, Fut>(dump: &str, scenario: F)
+where
+    F: FnOnce(TestApp) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let Some(cluster) = postgres().await else {
+        return;
+    };
+    let db = cluster.database_from_dump(dump).await;
+    let dir = tempfile::Builder::new().prefix("daap-test-").tempdir().expect("a temporary directory");
+    let mut settings = Settings::local(Some(cluster.url_for(&db)), dir.path().join("data"));
+    settings.migrate_on_start = true;
+    let outcome = AssertUnwindSafe(run_with(settings, scenario)).catch_unwind().await;
+    cluster.drop_database(&db).await;
+    drop(dir);
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// A second application (another replica) on the database of `app`, until dropped.
+pub struct Replica {
+    pub app: TestApp,
+    stop: Option<oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl TestApp {
+    /// Starts another replica on this application's database, with the same token secret.
+    pub async fn replica(&self) -> Replica {
+        let dir = tempfile::Builder::new().prefix("daap-test-").tempdir().expect("a temporary directory");
+        let mut settings = Settings::local(Some(self.database_url.clone()), dir.path().join("data"));
+        settings.migrate_on_start = false;
+        settings.rate_limit_per_second = 0;
+        settings.shutdown_grace = Duration::from_secs(1);
+        settings.jwt_secret = Some(TEST_SECRET.to_owned());
+        let application = Application::build(settings).await.expect("the replica starts");
+        let base = format!("http://127.0.0.1:{}", application.port());
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(application.run_until(async move {
+            let _ = stopped.await;
+        }));
+        Replica { app: TestApp { base, ..self.clone() }, stop: Some(stop), _dir: dir }
+    }
+}
+
 async fn run_with<F, Fut>(mut settings: Settings, scenario: F)
 where
     F: FnOnce(TestApp) -> Fut,
@@ -547,6 +623,25 @@ impl Cluster {
             .await
             .expect("a test database from the template");
         let _ = admin.close().await;
+        name
+    }
+
+    /// A new, empty database (not from the migrated template) with a plain-SQL dump run in
+    /// it. psql's meta-commands (`\restrict` and the like, lines starting with a backslash)
+    /// are left out; everything else goes to the server as one simple-protocol script.
+    async fn database_from_dump(&self, dump: &str) -> String {
+        let name = format!("t_{}_{}", std::process::id(), DATABASES.fetch_add(1, Ordering::SeqCst));
+        let admin = self.admin().await;
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\" TEMPLATE template0"))
+            .await
+            .expect("an empty test database");
+        let _ = admin.close().await;
+        let script: String =
+            dump.lines().filter(|line| !line.starts_with('\\')).flat_map(|line| [line, "\n"]).collect();
+        let conn = connect(&self.url_for(&name)).await.expect("a connection to the new database");
+        conn.execute_unprepared(&script).await.expect("the dump loads");
+        let _ = conn.close().await;
         name
     }
 

@@ -158,7 +158,7 @@ async fn an_expired_key_counts_as_unused(app: TestApp) {
 
 async fn the_same_key_from_two_principals_is_two_keys(app: TestApp) {
     use daap::idempotency::{Claim, claim};
-    let db = daap::store::Db::connect(&app.database_url, 2).await.expect("a connection");
+    let db = daap::store::Db::connect(&app.database_url, 2, 1 << 20).await.expect("a connection");
     let ttl = Duration::from_secs(60);
     assert!(matches!(claim(&db, "alice", "k", "fp", ttl).await.unwrap(), Claim::Claimed(_)));
     assert!(matches!(claim(&db, "bob", "k", "fp", ttl).await.unwrap(), Claim::Claimed(_)), "bob's key is not alice's");

@@ -6,6 +6,7 @@ mod helpers;
 
 mod auth;
 mod concurrency;
+mod conversion;
 mod errors;
 mod exports;
 mod faults;
@@ -19,5 +20,6 @@ mod resolve;
 mod schemas;
 mod stats;
 mod uploads;
+mod version_store;
 mod versions;
 mod webhooks;

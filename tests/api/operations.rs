@@ -163,7 +163,7 @@ async fn readiness_waits_for_migrations_and_recovers_by_itself(app: TestApp) {
     crate::helpers::assert_problem_reply(&reply, 503, "/problems/unavailable");
     assert!(reply.body["detail"].as_str().unwrap().contains("migrate"), "{}", reply.text);
     expect(app.get("/health/live").await, 200).await;
-    let db = daap::store::Db::connect(&app.database_url, 1).await.unwrap();
+    let db = daap::store::Db::connect(&app.database_url, 1, 1 << 20).await.unwrap();
     db.migrate_up().await.unwrap();
     expect(app.get("/health/ready").await, 200).await;
 }

@@ -813,3 +813,59 @@ both!(
     purging_removes_every_version_and_frees_the_name,
     deleting_an_unknown_product_is_404,
 );
+
+async fn control_characters_are_refused_at_the_edge_on_every_backend(app: TestApp) {
+    // Free text keeps tabs and line breaks; nothing keeps NUL or other controls.
+    let mut multiline = product_body("texts");
+    multiline["description"] = json!("Line one\nline two\r\n\tindented");
+    let created = expect(app.post_json("/v1/data-products", &multiline).await, 201).await.body;
+    assert_eq!(created["description"], json!("Line one\nline two\r\n\tindented"));
+
+    for (member, value) in [
+        ("/description", "nul \u{0} inside"),
+        ("/description", "bell \u{7}"),
+        ("/description", "c1 \u{85} control"),
+        ("/domain", "HMPPS\u{0}"),
+        ("/domain", "HM\tPPS"),
+        ("/dataProductOwnerDisplayName", "Olive\nOwner"),
+        ("/dpiaLocation", "https://example.com/\u{0}"),
+        ("/tags/team", "a\u{0}b"),
+    ] {
+        let mut body = product_body("nul_test");
+        match member.strip_prefix("/tags/") {
+            Some(key) => body["tags"] = json!({ key: value }),
+            None => body[&member[1..]] = json!(value),
+        }
+        let problem =
+            assert_problem(app.post_json("/v1/data-products", &body).await, 422, "/problems/validation").await;
+        assert_eq!(error_fields(&problem), [member], "{value:?}");
+        assert!(problem.to_string().contains("control characters"), "{problem}");
+    }
+    // Anywhere in the body, member names included.
+    let mut body = product_body("nul_test");
+    body["bad\u{0}name"] = json!(1);
+    assert_problem(app.post_json("/v1/data-products", &body).await, 422, "/problems/validation").await;
+    let table =
+        json!({ "tableDescription": "T", "columns": [{ "name": "a", "type": "int", "description": "x\u{0}" }] });
+    let problem = assert_problem(app.put_table("texts", "t", &table).await, 422, "/problems/validation").await;
+    assert_eq!(error_fields(&problem), ["/columns/0/description"]);
+    assert_problem(app.get("/v1/data-products/nul_test").await, 404, "/problems/not-found").await;
+
+    for query in
+        ["q=%00", "q=a%01b", "domain=HMPPS%00", "owner=owner%40example.com%00", "tag=team%00", "tag=team:a%0Ab"]
+    {
+        let problem =
+            assert_problem(app.get(&format!("/v1/data-products?{query}")).await, 400, "/problems/malformed-request")
+                .await;
+        assert!(!problem.to_string().contains('\u{0}'), "{problem}");
+    }
+    // A cursor that decodes to a NUL is as bad as any other broken cursor.
+    assert_problem(app.get("/v1/data-products?cursor=bjoA").await, 400, "/problems/malformed-request").await;
+    assert_problem(app.get("/v1/events?dataProduct=texts%00").await, 400, "/problems/malformed-request").await;
+    assert_problem(app.get("/v1/events?dataProduct=%00").await, 400, "/problems/malformed-request").await;
+    // Unicode beyond controls is fine in a filter.
+    assert_eq!(list_names(&app, "q=%C3%A9t%C3%A9").await, Vec::<String>::new());
+    assert_eq!(list_names(&app, "q=line%20two").await, ["texts"]);
+}
+
+both!(control_characters_are_refused_at_the_edge_on_every_backend);

@@ -485,3 +485,61 @@ both!(
     schema_reads_and_writes_of_unknown_products_or_tables_are_404,
     tables_are_listed_by_name,
 );
+
+/// `struct<f0:ty,f1:ty,...>` with `fields` fields.
+fn wide_struct(fields: usize, ty: &str) -> String {
+    let list: Vec<String> = (0..fields).map(|i| format!("f{i}:{ty}")).collect();
+    format!("struct<{}>", list.join(","))
+}
+
+async fn structs_over_spec_limits_are_a_quick_422_naming_the_limit(app: TestApp) {
+    app.create_product("wide").await;
+    let huge = table_body("Wide", vec![col("s", &wide_struct(85_000, "int"))]);
+    let reply = read(app.put_table("wide", "t", &huge).await).await;
+    assert_eq!(reply.status, 422, "{}", reply.text);
+    assert_eq!(error_fields(&reply.body), ["/columns/0/type"]);
+    assert!(reply.text.contains("at most 1000 fields"), "{}", reply.text);
+    assert!(reply.text.len() < 2000, "the 85,000-field type is echoed back: {} bytes", reply.text.len());
+
+    // 20 structs of 499 fields inside one: 10,001 type nodes.
+    let nodes = wide_struct(20, &wide_struct(499, "int"));
+    let problem = assert_problem(
+        app.put_table("wide", "t", &table_body("Wide", vec![col("s", &nodes)])).await,
+        422,
+        "/problems/validation",
+    )
+    .await;
+    assert!(problem.to_string().contains("at most 10000 type nodes"), "{problem}");
+    assert_eq!(app.version_list("wide").await, ["v1.0"], "a refused table made a version");
+}
+
+async fn a_thousand_field_struct_is_stored_widened_compared_and_exported(app: TestApp) {
+    app.create_product("wide").await;
+    let narrow = table_body("Wide", vec![col("s", &wide_struct(1000, "int"))]);
+    assert_eq!(app.put_table_ok("wide", "t", &narrow).await["dataProduct"]["version"], "v1.1");
+    // Every field widened, the last one moved to the front.
+    let mut fields: Vec<String> = (0..999).map(|i| format!("f{i}:bigint")).collect();
+    fields.insert(0, "f999:int".to_owned());
+    let wider = table_body("Wide", vec![col("s", &format!("struct<{}>", fields.join(",")))]);
+    let put = app.put_table_ok("wide", "t", &wider).await;
+    assert_eq!(put["changeType"], "minor", "{}", put["changes"]);
+    assert_eq!(kinds(&put["changes"]), ["column_type_changed"]);
+
+    let compared = expect(app.get("/v1/data-products/wide/compare?from=v1.1&to=v1.2").await, 200).await.body;
+    assert_eq!(compared["changeType"], "minor");
+    let back = expect(app.get("/v1/data-products/wide/compare?from=v1.2&to=v1.1").await, 200).await.body;
+    assert_eq!(back["changeType"], "major", "narrowing back is not a widening");
+
+    let schema = expect(app.get("/v1/data-products/wide/versions/v1.2/schemas/t/json-schema").await, 200).await.body;
+    let props = schema["properties"]["s"]["properties"].as_object().expect("struct properties");
+    assert_eq!(props.len(), 1000);
+    assert_eq!(props["f0"]["maximum"], i64::MAX);
+    let contract = expect(app.get("/v1/data-products/wide/versions/v1.2/contract").await, 200).await.body;
+    let fields = contract["schema"][0]["properties"][0]["properties"].as_array().expect("ODCS properties");
+    assert_eq!(fields.len(), 1000);
+}
+
+both!(
+    structs_over_spec_limits_are_a_quick_422_naming_the_limit,
+    a_thousand_field_struct_is_stored_widened_compared_and_exported,
+);

@@ -467,6 +467,211 @@ configured! {
     bad_upload_requests_are_refused_and_write_nothing with super::fast_polling,
 }
 
+async fn a_presigned_put_cannot_copy_another_object_into_its_key(app: TestApp) {
+    // The victim's validated file, in another product.
+    product_with_table(&app, "victim_data").await;
+    let victim = create_upload(&app, "victim_data", "rows.csv", CSV).await;
+    assert!(put_file(&victim, CSV).await.status().is_success());
+    wait_for(&app, victim["id"].as_str().unwrap(), "validated", Duration::from_secs(20)).await;
+
+    // The attacker's own URL, for a body of the victim's length that would be rejected.
+    product_with_table(&app, "attacker_data").await;
+    let junk = vec![b'#'; CSV.len()];
+    let own = create_upload(&app, "attacker_data", "rows.csv", &junk).await;
+    let own_id = own["id"].as_str().unwrap().to_owned();
+    let url = own["url"].as_str().unwrap();
+    let source = format!("/daap-landing/{}", victim["key"].as_str().unwrap());
+    for (header, value) in [("x-amz-copy-source", source.as_str()), ("x-amz-meta-note", "unsigned")] {
+        let mut req = bare().put(url).body(junk.clone()).header(header, value);
+        for (k, v) in own["headers"].as_object().unwrap() {
+            if k != "content-length" {
+                req = req.header(k, v.as_str().unwrap());
+            }
+        }
+        let resp = req.send().await.expect("the store answered");
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        assert_eq!(status, StatusCode::FORBIDDEN, "{header} was honoured: {text}");
+        assert!(text.contains("AccessDenied"), "{text}");
+    }
+    // Nothing arrived at the attacker's key: the reconciler (every 300 ms) sees no object.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let still = expect(app.get(&format!("/v1/uploads/{own_id}")).await, 200).await.body;
+    assert_eq!(still["status"], json!("pending"), "{still}");
+    assert!(upload_events(&app, &own_id).await.is_empty());
+    // The same URL still takes its own body.
+    assert!(put_file(&own, &junk).await.status().is_success());
+    wait_for(&app, &own_id, "rejected", Duration::from_secs(20)).await;
+}
+
+async fn a_purge_forgets_the_products_uploads_for_good(app: TestApp) {
+    product_with_table(&app, "purged_data").await;
+    let single = create_upload(&app, "purged_data", "rows.csv", CSV).await;
+    let single_id = single["id"].as_str().unwrap().to_owned();
+    let big = json!({ "filename": "big.csv", "contentLength": 11 * MIB, "contentMd5": md5_b64(b"x") });
+    let multi = expect(app.post_json("/v1/data-products/purged_data/schemas/rows/uploads", &big).await, 201).await.body;
+    let multi_id = multi["id"].as_str().unwrap().to_owned();
+    expect(app.delete("/v1/data-products/purged_data?purge=true").await, 204).await;
+
+    // Another domain takes the name, with the same table.
+    let mut body = crate::helpers::product_body("purged_data");
+    body["domain"] = json!("OTHER");
+    expect(app.post_json("/v1/data-products", &body).await, 201).await;
+    app.put_table_ok(
+        "purged_data",
+        "rows",
+        &table_body("Rows", vec![col_not_null("id", "int"), col("label", "string")]),
+    )
+    .await;
+    let owner = mint_token("other-writer", "daap:read daap:write", Some(vec!["OTHER".to_owned()]));
+    let as_owner = |method: Method, path: &str| bare().request(method, app.url(path)).bearer_auth(&owner);
+    let listed = as_owner(Method::GET, "/v1/data-products/purged_data/uploads").send().await.unwrap();
+    assert_eq!(expect(listed, 200).await.body["items"], json!([]));
+    for id in [&single_id, &multi_id] {
+        let got = as_owner(Method::GET, &format!("/v1/uploads/{id}")).send().await.unwrap();
+        assert_problem(got, 404, "/problems/not-found").await;
+    }
+    let abort = as_owner(Method::DELETE, &format!("/v1/uploads/{multi_id}")).send().await.unwrap();
+    assert_problem(abort, 404, "/problems/not-found").await;
+    let parts = as_owner(Method::GET, &format!("/v1/uploads/{multi_id}/parts")).send().await.unwrap();
+    assert_problem(parts, 404, "/problems/not-found").await;
+    let done = json!({ "parts": [{ "partNumber": 1, "etag": "x" }] });
+    let complete = as_owner(Method::POST, &format!("/v1/uploads/{multi_id}/complete")).json(&done).send().await;
+    assert_problem(complete.unwrap(), 404, "/problems/not-found").await;
+
+    // The old URL still reaches the store, but the object belongs to nothing.
+    assert!(put_file(&single, CSV).await.status().is_success());
+    let key = single["key"].as_str().unwrap().replace('=', "%3D");
+    let event = json!({ "Records": [
+        { "eventName": "ObjectCreated:Put", "s3": { "bucket": { "name": "daap-landing" }, "object": { "key": key } } }
+    ]});
+    assert_eq!(expect(app.post_json("/v1/storage-events", &event).await, 200).await.body["matched"], json!(0));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let feed = expect(app.get("/v1/events?limit=1000&dataProduct=purged_data").await, 200).await.body;
+    let types: Vec<&str> = feed["items"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert!(types.iter().all(|t| !t.starts_with("upload.")), "an old upload made events: {types:?}");
+    assert!(upload_events(&app, &single_id).await.is_empty());
+}
+
+async fn control_characters_in_filenames_and_event_keys_are_refused(app: TestApp) {
+    product_with_table(&app, "landing_names").await;
+    let path = "/v1/data-products/landing_names/schemas/rows/uploads";
+    for filename in [
+        "rows\u{0}.csv",
+        "rows\r\n.csv",
+        "rows\n.csv",
+        "rows\t.csv",
+        "\u{202E}vsc.exe.csv",
+        "rows\u{2066}.csv",
+        "rows\u{85}.csv",
+        "rows\u{7f}.csv",
+    ] {
+        let body = json!({ "filename": filename, "contentLength": 10, "contentMd5": md5_b64(b"0123456789") });
+        let problem = assert_problem(app.post_json(path, &body).await, 422, "/problems/validation").await;
+        assert_eq!(error_fields(&problem), ["/filename"], "{filename:?}");
+    }
+    // Ordinary Unicode names are fine and come back as given.
+    let body = json!({ "filename": "données été.csv", "contentLength": 10, "contentMd5": md5_b64(b"0123456789") });
+    let created = expect(app.post_json(path, &body).await, 201).await.body;
+    assert_eq!(created["filename"], json!("données été.csv"));
+    let page = expect(app.get("/v1/data-products/landing_names/uploads").await, 200).await.body;
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(1), "a refused request wrote an upload: {page}");
+
+    for (key, bucket) in
+        [("landing/a%00b.csv", "daap-landing"), ("landing/a%0Ab.csv", "daap-landing"), ("landing/x.csv", "daap\u{0}")]
+    {
+        let event = json!({ "Records": [
+            { "eventName": "ObjectCreated:Put", "s3": { "bucket": { "name": bucket }, "object": { "key": key } } }
+        ]});
+        let problem =
+            assert_problem(app.post_json("/v1/storage-events", &event).await, 422, "/problems/validation").await;
+        let fields = error_fields(&problem);
+        assert!(fields == ["/Records/0/s3/object/key"] || fields == ["/Records/0/s3/bucket/name"], "{fields:?}");
+    }
+    let sns = json!({ "Type": "Notification", "Message": json!({ "Records": [
+        { "eventName": "ObjectCreated:Put", "s3": { "bucket": { "name": "daap-landing" }, "object": { "key": "a%00" } } }
+    ]}).to_string() });
+    assert_problem(app.post_json("/v1/storage-events", &sns).await, 422, "/problems/validation").await;
+}
+
+async fn multipart_part_urls_come_in_pages(app: TestApp) {
+    product_with_table(&app, "landing_parts").await;
+    let path = "/v1/data-products/landing_parts/schemas/rows/uploads";
+    // 250 parts of 5 MiB and a last one of 7 bytes.
+    let length = 250 * 5 * MIB + 7;
+    let body = json!({ "filename": "big.csv", "contentLength": length, "contentMd5": md5_b64(b"x") });
+    let keyed = || app.request(Method::POST, path).header("Idempotency-Key", "parts-1").json(&body);
+    let first = expect(app.send(keyed()).await, 201).await;
+    let upload = &first.body;
+    let id = upload["id"].as_str().unwrap().to_owned();
+    assert_eq!(upload["partSize"], json!(5 * MIB));
+    assert_eq!(upload["partCount"], json!(251));
+    let parts = upload["parts"].as_array().expect("parts");
+    assert_eq!(parts.len(), 100);
+    assert_eq!(parts[99]["partNumber"], json!(100));
+    // The replay is the same small answer.
+    let again = expect(app.send(keyed()).await, 201).await;
+    assert_eq!(again.header("idempotent-replayed"), "true");
+    assert_eq!(again.body, first.body);
+
+    let read_back = expect(app.get(&format!("/v1/uploads/{id}")).await, 200).await.body;
+    assert_eq!(read_back["partCount"], json!(251));
+    assert!(read_back.get("parts").is_none(), "{read_back}");
+
+    let page = expect(app.get(&format!("/v1/uploads/{id}/parts?limit=2")).await, 200).await.body;
+    let numbers: Vec<u64> =
+        page["items"].as_array().unwrap().iter().map(|p| p["partNumber"].as_u64().unwrap()).collect();
+    assert_eq!(numbers, [1, 2]);
+    assert_eq!(page["nextFrom"], json!(3));
+    assert_eq!(page["partCount"], json!(251));
+    let default = expect(app.get(&format!("/v1/uploads/{id}/parts?from=101")).await, 200).await.body;
+    assert_eq!(default["items"].as_array().map(Vec::len), Some(100));
+    assert_eq!(default["nextFrom"], json!(201));
+    let rest = expect(app.get(&format!("/v1/uploads/{id}/parts?from=101&limit=1000")).await, 200).await.body;
+    let items = rest["items"].as_array().unwrap();
+    assert_eq!(items.len(), 151);
+    assert_eq!(items[0]["partNumber"], json!(101));
+    let last = &items[150];
+    assert_eq!((last["partNumber"].as_u64(), last["size"].as_u64()), (Some(251), Some(7)));
+    assert!(rest.get("nextFrom").is_none(), "{}", rest["nextFrom"]);
+    // A URL from a page works like one from the create answer.
+    let resp = put_to(last["url"].as_str().unwrap(), &last["headers"], b"1234567").await;
+    assert!(resp.status().is_success(), "the store refused part 251: {}", resp.status());
+
+    for bad in ["from=252", "from=0", "limit=0", "limit=1001", "from=x"] {
+        let resp = app.get(&format!("/v1/uploads/{id}/parts?{bad}")).await;
+        assert_problem(resp, 400, "/problems/malformed-request").await;
+    }
+    // Part URLs let their holder write: readers and other domains get none.
+    let reader = mint_token("reader", "daap:read", None);
+    let resp = bare().get(app.url(&format!("/v1/uploads/{id}/parts"))).bearer_auth(reader).send().await.unwrap();
+    assert_problem(resp, 403, "/problems/forbidden").await;
+    let stranger = mint_token("stranger", "daap:read daap:write", Some(vec!["OTHER".to_owned()]));
+    let resp = bare().get(app.url(&format!("/v1/uploads/{id}/parts"))).bearer_auth(stranger).send().await.unwrap();
+    assert_problem(resp, 403, "/problems/forbidden").await;
+
+    // A single PUT has no parts; an aborted upload hands out no more.
+    let small = create_upload(&app, "landing_parts", "small.csv", CSV).await;
+    let resp = app.get(&format!("/v1/uploads/{}/parts", small["id"].as_str().unwrap())).await;
+    assert_problem(resp, 409, "/problems/conflict").await;
+    expect(app.delete(&format!("/v1/uploads/{id}")).await, 204).await;
+    assert_problem(app.get(&format!("/v1/uploads/{id}/parts")).await, 409, "/problems/conflict").await;
+
+    // The largest file: 9,987 parts, and still a small answer.
+    let body = json!({ "filename": "huge.csv", "contentLength": 5u64 << 40, "contentMd5": md5_b64(b"x") });
+    let huge = expect(app.post_json(path, &body).await, 201).await;
+    assert_eq!(huge.body["partCount"], json!(9987));
+    assert_eq!(huge.body["parts"].as_array().map(Vec::len), Some(100));
+    assert!(huge.text.len() < 200_000, "the create answer is {} bytes", huge.text.len());
+}
+
+configured! {
+    a_presigned_put_cannot_copy_another_object_into_its_key with super::fast_polling,
+    a_purge_forgets_the_products_uploads_for_good with super::small_parts,
+    control_characters_in_filenames_and_event_keys_are_refused with super::fast_polling,
+    multipart_part_urls_come_in_pages with super::small_parts,
+}
+
 // ---------------------------------------------------------------------------
 // A second S3 implementation: moto (PyPI `moto[server]`), which nobody here wrote. It does
 // not check signatures, so only the flow runs there. One server per test process, stopped

@@ -471,7 +471,15 @@ async fn subscriptions_need_admin_and_a_valid_body(app: TestApp) {
     );
     let problem = assert_problem(app.post_json("/v1/webhooks", &json!({})).await, 422, "/problems/validation").await;
     assert_eq!(error_fields(&problem), ["/url"]);
-    for url in ["not a url", "https://user:pw@example.com/", "mailto:x@example.com"] {
+    // URL parsing would drop a tab or line break silently: such a URL is refused, not stored.
+    for url in [
+        "not a url",
+        "https://user:pw@example.com/",
+        "mailto:x@example.com",
+        "http://127.0.0.1:9/ho\nok",
+        "http://127.0.0.1:9/\thook",
+        "http://127.0.0.1:9/\u{0}",
+    ] {
         let problem =
             assert_problem(app.post_json("/v1/webhooks", &json!({ "url": url })).await, 422, "/problems/validation")
                 .await;
@@ -531,6 +539,12 @@ async fn private_targets_are_refused_by_default(app: TestApp) {
         "http://[::1]/hook",
         "http://[fd00::1]/hook",
         "http://0.0.0.0/hook",
+        // IPv6 prefixes that tunnel or translate to IPv4 (local-use NAT64, 6to4, Teredo).
+        "http://[64:ff9b:1::a00:1]/hook",
+        "http://[64:ff9b::a9fe:a9fe]/hook",
+        "http://[2002:7f00:1::]/hook",
+        "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hook",
+        "http://[::ffff:0:a00:1]/hook",
         "http://name-that-does-not-resolve.invalid/hook",
     ] {
         let resp = app.post_json("/v1/webhooks", &json!({ "url": url })).await;

@@ -1,0 +1,151 @@
+//! The change feed's table: appending an event inside a write's transaction, and reading
+//! pages in feed order. The ordering design is explained in `crate::events`.
+use std::time::Duration;
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QuerySelect,
+    Statement,
+};
+
+use super::entities::events;
+use crate::domain::event::NewEvent;
+
+pub use events::Model as EventRow;
+
+/// The PostgreSQL notification channel that tells other replicas an event committed.
+pub const CHANNEL: &str = "daap_events";
+
+/// Appends `event` inside the caller's transaction (see the module docs for the ordering).
+pub async fn append(conn: &impl ConnectionTrait, event: NewEvent) -> Result<EventRow, DbErr> {
+    if conn.get_database_backend() == DbBackend::Postgres {
+        // Delivered when (and only if) the transaction commits.
+        conn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [CHANNEL.into(), event.data_product.clone().into()],
+        ))
+        .await?;
+    }
+    events::ActiveModel {
+        id: Set(uuid::Uuid::new_v4().to_string()),
+        event_type: Set(event.event_type.as_str().to_owned()),
+        data_product: Set(event.data_product),
+        version: Set(event.version),
+        table_name: Set(event.table),
+        occurred_at: Set(Utc::now()),
+        actor: Set(event.actor),
+        data: Set(event.data),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await
+}
+
+/// Whether an event's transaction is below the horizon: every transaction before it has
+/// ended, so nothing can commit behind it any more (PostgreSQL; always on SQLite).
+fn settled(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Postgres => "(txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint)",
+        _ => "1",
+    }
+}
+
+/// The feed position of the event `seq` (`None`: no such event).
+async fn position(conn: &impl ConnectionTrait, seq: i64) -> Result<Option<(i64, i64)>, DbErr> {
+    if seq == 0 {
+        return Ok(Some((i64::MIN, 0)));
+    }
+    let txid = events::Entity::find_by_id(seq)
+        .select_only()
+        .column(events::Column::Txid)
+        .into_tuple::<i64>()
+        .one(conn)
+        .await?;
+    Ok(txid.map(|t| (t, seq)))
+}
+
+/// The `seq` of the last event a reader can see now (0 when there is none): every event
+/// that commits later sorts after it.
+pub async fn head(conn: &impl ConnectionTrait) -> Result<i64, DbErr> {
+    let backend = conn.get_database_backend();
+    let sql = format!("SELECT seq FROM events WHERE {} ORDER BY txid DESC, seq DESC LIMIT 1", settled(backend));
+    let row = conn.query_one_raw(Statement::from_string(backend, sql)).await?;
+    Ok(match row {
+        Some(row) => row.try_get("", "seq")?,
+        None => 0,
+    })
+}
+
+/// A page request of the feed.
+#[derive(Debug, Clone, Default)]
+pub struct FeedQuery {
+    /// Only events after the event with this `seq` (0: from the start).
+    pub after: i64,
+    pub limit: u64,
+    pub event_type: Option<String>,
+    pub data_product: Option<String>,
+}
+
+/// Why a page cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    #[error("the cursor names no event of the feed")]
+    UnknownCursor,
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// How long a read waits for events that have committed but are not settled yet (older
+/// transactions still running), so a client reads its own writes.
+const SETTLE_FOR: Duration = Duration::from_secs(1);
+
+/// The next events after `q.after`, in feed order: only settled ones, so none can ever
+/// commit before them. When committed events wait behind the horizon and the page is not
+/// full, waits up to `SETTLE_FOR` for them.
+pub async fn read(conn: &impl ConnectionTrait, q: &FeedQuery) -> Result<Vec<EventRow>, FeedError> {
+    let started = tokio::time::Instant::now();
+    loop {
+        let (rows, waiting) = read_once(conn, q).await?;
+        if !waiting || rows.len() as u64 >= q.limit || started.elapsed() >= SETTLE_FOR {
+            return Ok(rows);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// One page of settled events, and whether committed events wait behind them.
+async fn read_once(conn: &impl ConnectionTrait, q: &FeedQuery) -> Result<(Vec<EventRow>, bool), FeedError> {
+    let backend = conn.get_database_backend();
+    let (txid, seq) = position(conn, q.after).await?.ok_or(FeedError::UnknownCursor)?;
+    let p = |n: usize| if backend == DbBackend::Postgres { format!("${n}") } else { format!("?{n}") };
+    // Settled events sort before unsettled ones (their txid is lower), so the settled
+    // rows are a prefix of the page.
+    let mut sql = format!(
+        "SELECT seq, txid, id, event_type, data_product, version, table_name, occurred_at, actor, data, \
+         {} AS settled FROM events WHERE (txid, seq) > ({}, {})",
+        settled(backend),
+        p(1),
+        p(2),
+    );
+    let mut values: Vec<sea_orm::Value> = vec![txid.into(), seq.into()];
+    if let Some(t) = &q.event_type {
+        values.push(t.clone().into());
+        sql.push_str(&format!(" AND event_type = {}", p(values.len())));
+    }
+    if let Some(product) = &q.data_product {
+        values.push(product.clone().into());
+        sql.push_str(&format!(" AND data_product = {}", p(values.len())));
+    }
+    values.push((q.limit as i64).into());
+    sql.push_str(&format!(" ORDER BY txid, seq LIMIT {}", p(values.len())));
+    let mut rows = Vec::new();
+    for row in conn.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await? {
+        if !row.try_get::<bool>("", "settled")? {
+            return Ok((rows, true));
+        }
+        rows.push(EventRow::from_query_result(&row, "")?);
+    }
+    Ok((rows, false))
+}
+

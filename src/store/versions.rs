@@ -1,0 +1,172 @@
+//! Versions and the tables they hold, stored by structural sharing: a table's content is
+//! a blob stored once per product (content-addressed), and an interval row says which blob
+//! a table name points at for the versions `from_ord <= ord < to_ord`. A write touches only
+//! the intervals of the tables it changed, so its cost and its bytes do not grow with the
+//! number of tables the product has; reading version `ord` is one indexed range query.
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+
+use super::entities::{data_product_versions as versions, schema_blobs as blobs, version_tables as intervals};
+
+pub use versions::Model as VersionRow;
+
+/// A table as one version holds it: its name and stored content.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct TableRow {
+    pub name: String,
+    pub description: String,
+    pub columns: serde_json::Value,
+}
+
+pub async fn insert_version(conn: &impl ConnectionTrait, row: versions::ActiveModel) -> Result<VersionRow, DbErr> {
+    row.insert(conn).await
+}
+
+/// The version `major.minor` of a product, or the newest of `major` when `minor` is `None`.
+pub async fn find_version(
+    conn: &impl ConnectionTrait,
+    product_id: i64,
+    major: i32,
+    minor: Option<i32>,
+) -> Result<Option<VersionRow>, DbErr> {
+    let mut q = versions::Entity::find()
+        .filter(versions::Column::ProductId.eq(product_id))
+        .filter(versions::Column::Major.eq(major));
+    if let Some(minor) = minor {
+        q = q.filter(versions::Column::Minor.eq(minor));
+    }
+    q.order_by_desc(versions::Column::Minor).one(conn).await
+}
+
+/// Versions newest first, strictly older than `before` when given.
+pub async fn list_versions(
+    conn: &impl ConnectionTrait,
+    product_id: i64,
+    before: Option<(i32, i32)>,
+    limit: u64,
+) -> Result<Vec<VersionRow>, DbErr> {
+    let mut cond = Condition::all().add(versions::Column::ProductId.eq(product_id));
+    if let Some((major, minor)) = before {
+        cond = cond.add(
+            Condition::any()
+                .add(versions::Column::Major.lt(major))
+                .add(Condition::all().add(versions::Column::Major.eq(major)).add(versions::Column::Minor.lt(minor))),
+        );
+    }
+    versions::Entity::find()
+        .filter(cond)
+        .order_by_desc(versions::Column::Major)
+        .order_by_desc(versions::Column::Minor)
+        .limit(limit)
+        .all(conn)
+        .await
+}
+
+/// Intervals that hold version `ord`.
+fn at_ord(product_id: i64, ord: i32) -> Condition {
+    Condition::all()
+        .add(intervals::Column::ProductId.eq(product_id))
+        .add(intervals::Column::FromOrd.lte(ord))
+        .add(Condition::any().add(intervals::Column::ToOrd.is_null()).add(intervals::Column::ToOrd.gt(ord)))
+}
+
+fn with_blob(cond: Condition) -> sea_orm::Select<intervals::Entity> {
+    intervals::Entity::find()
+        .select_only()
+        .column(intervals::Column::Name)
+        .column_as(blobs::Column::Description, "description")
+        .column_as(blobs::Column::Columns, "columns")
+        .join(
+            sea_orm::JoinType::InnerJoin,
+            intervals::Entity::belongs_to(blobs::Entity).from(intervals::Column::BlobId).to(blobs::Column::Id).into(),
+        )
+        .filter(cond)
+}
+
+/// Every table of version `ord`, ordered by name.
+pub async fn tables_at(conn: &impl ConnectionTrait, product_id: i64, ord: i32) -> Result<Vec<TableRow>, DbErr> {
+    with_blob(at_ord(product_id, ord)).order_by_asc(intervals::Column::Name).into_model::<TableRow>().all(conn).await
+}
+
+/// One table of the latest version (the interval still open), if the product has it.
+pub async fn live_table(conn: &impl ConnectionTrait, product_id: i64, name: &str) -> Result<Option<TableRow>, DbErr> {
+    with_blob(
+        Condition::all()
+            .add(intervals::Column::ProductId.eq(product_id))
+            .add(intervals::Column::Name.eq(name))
+            .add(intervals::Column::ToOrd.is_null()),
+    )
+    .into_model::<TableRow>()
+    .one(conn)
+    .await
+}
+
+/// The blob holding this content for the product, stored now if it is new.
+pub async fn put_blob(
+    conn: &impl ConnectionTrait,
+    product_id: i64,
+    description: &str,
+    columns: serde_json::Value,
+) -> Result<i64, DbErr> {
+    let hash = migration::schema_blob_hash(description, &columns);
+    let found = |conn| {
+        blobs::Entity::find()
+            .select_only()
+            .column(blobs::Column::Id)
+            .filter(blobs::Column::ProductId.eq(product_id))
+            .filter(blobs::Column::Hash.eq(hash.as_str()))
+            .into_tuple::<i64>()
+            .one(conn)
+    };
+    if let Some(id) = found(conn).await? {
+        return Ok(id);
+    }
+    // Writers of one product are serialised, so no other transaction stores this blob now;
+    // the conflict clause only keeps a retried write harmless.
+    blobs::Entity::insert(blobs::ActiveModel {
+        product_id: Set(product_id),
+        hash: Set(hash.clone()),
+        description: Set(description.to_owned()),
+        columns: Set(columns),
+        ..Default::default()
+    })
+    .on_conflict_do_nothing_on([blobs::Column::ProductId, blobs::Column::Hash])
+    .exec_without_returning(conn)
+    .await?;
+    found(conn).await?.ok_or_else(|| DbErr::RecordNotFound(format!("schema blob {hash}")))
+}
+
+/// Ends the open interval of `name`: the table is not in version `ord` and later.
+pub async fn close_table(conn: &impl ConnectionTrait, product_id: i64, name: &str, ord: i32) -> Result<(), DbErr> {
+    intervals::Entity::update_many()
+        .col_expr(intervals::Column::ToOrd, ord.into())
+        .filter(intervals::Column::ProductId.eq(product_id))
+        .filter(intervals::Column::Name.eq(name))
+        .filter(intervals::Column::ToOrd.is_null())
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Points `name` at `blob_id` from version `ord` on.
+pub async fn open_table(
+    conn: &impl ConnectionTrait,
+    product_id: i64,
+    name: &str,
+    blob_id: i64,
+    ord: i32,
+) -> Result<(), DbErr> {
+    intervals::Entity::insert(intervals::ActiveModel {
+        product_id: Set(product_id),
+        name: Set(name.to_owned()),
+        blob_id: Set(blob_id),
+        from_ord: Set(ord),
+        to_ord: Set(None),
+        ..Default::default()
+    })
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}

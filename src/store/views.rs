@@ -1,0 +1,131 @@
+//! What reads return, decoded once from rows: a product as of one version, its tables,
+//! its history, and the head (the mutable pointer to a product's latest version).
+//! Snapshots of exact versions never change, so they are shared (`Arc`) from the cache.
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{
+    diff::{Change, ChangeClass},
+    model::ProductMetadata,
+    version::Version,
+};
+
+/// A product as of one version, ready to render.
+#[derive(Debug, Clone)]
+pub struct ProductView {
+    pub name: String,
+    pub version: Version,
+    pub metadata: ProductMetadata,
+    pub tables: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub updated_at: DateTime<Utc>,
+    pub updated_by: String,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// A table as it is in one version.
+#[derive(Debug, Clone)]
+pub struct TableView {
+    pub product: String,
+    pub version: Version,
+    pub name: String,
+    pub description: String,
+    pub columns: Vec<ColumnRecord>,
+}
+
+/// A column as stored (JSON) and returned: the type in canonical form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnRecord {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: String,
+    pub description: String,
+    pub nullable: bool,
+}
+
+/// One entry of a product's history.
+#[derive(Debug, Clone)]
+pub struct VersionSummary {
+    pub version: Version,
+    pub change_type: ChangeClass,
+    pub changes: Vec<Change>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+/// Where a product stands now: the only part of it that changes.
+#[derive(Debug, Clone)]
+pub struct Head {
+    pub id: i64,
+    pub name: String,
+    pub domain: String,
+    pub latest: Version,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// One immutable version of a product, decoded, with its tables in name order.
+#[derive(Debug)]
+pub struct VersionSnapshot {
+    pub product: ProductView,
+    pub tables: Vec<TableView>,
+    /// Approximate bytes this takes in memory (the cache's weight).
+    pub weight: u64,
+}
+
+impl VersionSnapshot {
+    pub fn new(product: ProductView, tables: Vec<TableView>) -> Arc<VersionSnapshot> {
+        let weight = weigh_product(&product) + tables.iter().map(weigh_table).sum::<u64>();
+        Arc::new(VersionSnapshot { product, tables, weight })
+    }
+
+    /// The product as of this version, as a reader that sees `head` is shown it.
+    pub fn view(&self, head: &Head) -> ProductView {
+        ProductView { deleted_at: head.deleted_at, ..self.product.clone() }
+    }
+
+    pub fn table(&self, name: &str) -> Option<&TableView> {
+        self.tables.binary_search_by(|t| t.name.as_str().cmp(name)).ok().map(|i| &self.tables[i])
+    }
+}
+
+/// Fixed cost of an allocation-bearing value, on top of its bytes.
+const OVERHEAD: u64 = 64;
+
+fn weigh_product(p: &ProductView) -> u64 {
+    let m = &p.metadata;
+    let text = [
+        &p.name,
+        &p.created_by,
+        &p.updated_by,
+        &m.description,
+        &m.domain,
+        &m.data_product_owner,
+        &m.data_product_owner_display_name,
+        &m.email,
+    ]
+    .iter()
+    .map(|s| s.len() as u64 + OVERHEAD)
+    .sum::<u64>();
+    let optional = [&m.data_product_maintainer, &m.data_product_maintainer_display_name, &m.dpia_location]
+        .iter()
+        .map(|s| s.as_ref().map_or(0, |s| s.len() as u64 + OVERHEAD))
+        .sum::<u64>();
+    let tags = m.tags.iter().map(|(k, v)| (k.len() + v.len()) as u64 + 2 * OVERHEAD).sum::<u64>();
+    let names = p.tables.iter().map(|t| t.len() as u64 + OVERHEAD).sum::<u64>();
+    std::mem::size_of::<VersionSnapshot>() as u64 + text + optional + tags + names
+}
+
+fn weigh_table(t: &TableView) -> u64 {
+    let columns = t
+        .columns
+        .iter()
+        .map(|c| (c.name.len() + c.ty.len() + c.description.len()) as u64 + 3 * OVERHEAD + 8)
+        .sum::<u64>();
+    std::mem::size_of::<TableView>() as u64
+        + (t.product.len() + t.name.len() + t.description.len()) as u64
+        + 3 * OVERHEAD
+        + columns
+}
