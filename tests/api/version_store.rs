@@ -49,7 +49,8 @@ async fn a_write_stores_only_what_it_changed(app: TestApp) {
     assert_eq!(changed["dataProduct"]["version"], "v1.31");
     assert_eq!(stored(&conn).await, before, "a metadata change stored table rows");
 
-    // A table change stores one blob and one interval, whatever the product's size.
+    // A table change stores one blob and one interval, whatever the product's size (a
+    // major change: columns removed, so v2.0).
     app.put_table_ok("shared", "t07", &table_body("Table 7, changed", vec![col("c0", "bigint")])).await;
     assert_eq!(stored(&conn).await, (31, 31));
 
@@ -65,15 +66,15 @@ async fn a_write_stores_only_what_it_changed(app: TestApp) {
     // Every version still reads exactly as it did.
     let again = expect(app.get("/v1/data-products/shared/versions/v1.30/schemas").await, 200).await.body;
     assert_eq!(again, v31);
-    let v2 = expect(app.get("/v1/data-products/shared/versions/v2.0/schemas").await, 200).await.body;
-    let names: Vec<&str> = v2["items"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    let v3 = expect(app.get("/v1/data-products/shared/versions/v3.0/schemas").await, 200).await.body;
+    let names: Vec<&str> = v3["items"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
     assert!(!names.contains(&"t05") && names.contains(&"copy_of_t03") && names.len() == 30, "{names:?}");
     let t07 = expect(app.get("/v1/data-products/shared/versions/v1.31/schemas/t07").await, 200).await.body;
     assert_eq!(t07["tableDescription"], "Table 7", "v1.31 still has the old t07");
     assert_eq!(t07["id"], "dp:shared:v1.31:t07");
-    let t07 = expect(app.get("/v1/data-products/shared/versions/v1.32/schemas/t07").await, 200).await.body;
+    let t07 = expect(app.get("/v1/data-products/shared/versions/v2.0/schemas/t07").await, 200).await.body;
     assert_eq!(t07["tableDescription"], "Table 7, changed");
-    let diff = expect(app.get("/v1/data-products/shared/compare?from=v1.30&to=v2.1").await, 200).await.body;
+    let diff = expect(app.get("/v1/data-products/shared/compare?from=v1.30&to=v3.1").await, 200).await.body;
     let kinds: BTreeSet<&str> = diff["changes"].as_array().unwrap().iter().map(|c| c["kind"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,
