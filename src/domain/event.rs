@@ -64,4 +64,3 @@ pub struct NewEvent {
     pub actor: String,
     pub data: serde_json::Value,
 }
-

@@ -155,7 +155,8 @@ mod tests {
             dpia_location: None,
             tags: Default::default(),
         };
-        let column = ColumnRecord { name: "c".repeat(20), ty: "string".into(), description: "x".repeat(100), nullable: true };
+        let column =
+            ColumnRecord { name: "c".repeat(20), ty: "string".into(), description: "x".repeat(100), nullable: true };
         let table = TableView {
             product: "p".into(),
             version: Version::FIRST,

@@ -148,4 +148,3 @@ async fn read_once(conn: &impl ConnectionTrait, q: &FeedQuery) -> Result<(Vec<Ev
     }
     Ok((rows, false))
 }
-

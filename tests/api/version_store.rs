@@ -75,10 +75,17 @@ async fn a_write_stores_only_what_it_changed(app: TestApp) {
     let t07 = expect(app.get("/v1/data-products/shared/versions/v2.0/schemas/t07").await, 200).await.body;
     assert_eq!(t07["tableDescription"], "Table 7, changed");
     let diff = expect(app.get("/v1/data-products/shared/compare?from=v1.30&to=v3.1").await, 200).await.body;
-    let kinds: BTreeSet<&str> = diff["changes"].as_array().unwrap().iter().map(|c| c["kind"].as_str().unwrap()).collect();
+    let kinds: BTreeSet<&str> =
+        diff["changes"].as_array().unwrap().iter().map(|c| c["kind"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,
-        BTreeSet::from(["metadata_changed", "table_added", "column_type_changed", "column_removed", "table_description_changed"]),
+        BTreeSet::from([
+            "metadata_changed",
+            "table_added",
+            "column_type_changed",
+            "column_removed",
+            "table_description_changed"
+        ]),
         "{diff}"
     );
 }
@@ -219,4 +226,7 @@ async fn writers_on_two_replicas_keep_the_feed_and_versions_exact(app: TestApp) 
 }
 
 both!(a_write_stores_only_what_it_changed, a_product_holds_at_most_a_thousand_tables);
-postgres_only!(another_replica_sees_a_change_when_its_notification_arrives, writers_on_two_replicas_keep_the_feed_and_versions_exact);
+postgres_only!(
+    another_replica_sees_a_change_when_its_notification_arrives,
+    writers_on_two_replicas_keep_the_feed_and_versions_exact
+);
