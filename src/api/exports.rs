@@ -16,7 +16,10 @@ use poem_openapi::{
 };
 use serde_json::Value;
 
-use super::{ApiTags, params};
+use super::{
+    ApiTags, params,
+    typed::{CompareSelectorParam, ProductNameParam, TableNameParam},
+};
 use crate::{
     auth::BearerAuth,
     catalog::{self, TableView},
@@ -266,11 +269,9 @@ impl ExportsApi {
         state: Data<&AppState>,
         _auth: BearerAuth,
         /// The product name.
-        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
-        name: Path<String>,
+        name: Path<ProductNameParam>,
         /// `v1.2`, `1.2`, `v1` or `latest`.
-        #[oai(validator(pattern = r"^(latest|v?[0-9]{1,9}(\.[0-9]{1,9})?)$"))]
-        version: Path<String>,
+        version: Path<CompareSelectorParam>,
         /// `application/yaml` for YAML; anything else gives JSON.
         #[oai(name = "Accept")]
         accept: Header<Option<String>>,
@@ -331,14 +332,11 @@ impl ExportsApi {
         state: Data<&AppState>,
         _auth: BearerAuth,
         /// The product name.
-        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
-        name: Path<String>,
+        name: Path<ProductNameParam>,
         /// `v1.2`, `1.2`, `v1` or `latest`.
-        #[oai(validator(pattern = r"^(latest|v?[0-9]{1,9}(\.[0-9]{1,9})?)$"))]
-        version: Path<String>,
+        version: Path<CompareSelectorParam>,
         /// The table name.
-        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{0,127}$"))]
-        table: Path<String>,
+        table: Path<TableNameParam>,
         /// An ETag held by the client.
         #[oai(name = "If-None-Match")]
         if_none_match: Header<Option<String>>,

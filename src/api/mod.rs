@@ -14,6 +14,7 @@ pub mod products;
 pub mod resolve;
 pub mod schemas;
 pub mod stats;
+pub mod typed;
 pub mod uploads;
 pub mod versions;
 pub mod webhooks;

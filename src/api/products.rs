@@ -11,6 +11,7 @@ use super::{
     dto::{self, DataProduct, DataProductPage, ProductWriteResult},
     input::{CreateProduct, JsonBody, UpdateProduct},
     params,
+    typed::ProductNameParam,
 };
 use crate::{
     auth::{BearerAuth, Principal, Scope},
@@ -199,8 +200,7 @@ impl ProductsApi {
         state: Data<&AppState>,
         _auth: BearerAuth,
         /// The product name.
-        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
-        name: Path<String>,
+        name: Path<ProductNameParam>,
         /// Also find a soft-deleted product.
         #[oai(name = "includeDeleted", default)]
         include_deleted: Query<bool>,
@@ -242,8 +242,7 @@ impl ProductsApi {
         )]
         _idempotency_key: Header<Option<String>>,
         /// The product name.
-        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
-        name: Path<String>,
+        name: Path<ProductNameParam>,
         /// Classify and answer without writing anything.
         #[oai(name = "dryRun", default)]
         dry_run: Query<bool>,
@@ -293,8 +292,7 @@ impl ProductsApi {
         )]
         _idempotency_key: Header<Option<String>>,
         /// The product name.
-        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
-        name: Path<String>,
+        name: Path<ProductNameParam>,
         /// Remove the product and all its versions for good.
         #[oai(default)]
         purge: Query<bool>,
@@ -333,8 +331,7 @@ impl ProductsApi {
         )]
         _idempotency_key: Header<Option<String>>,
         /// The product name.
-        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
-        name: Path<String>,
+        name: Path<ProductNameParam>,
     ) -> Result<RestoreResponse, ApiError> {
         let name = params::product_name(&name)?;
         let pending = catalog::restore_product(&state.db, &who, &name).await?;

@@ -13,6 +13,7 @@ use super::{
     input::{JsonBody, PutTable},
     params,
     products::{etag, write_result},
+    typed::{ProductNameParam, TableNameParam},
 };
 use crate::{
     auth::BearerAuth,
@@ -89,8 +90,7 @@ impl SchemasApi {
         state: Data<&AppState>,
         _auth: BearerAuth,
         /// The product name.
-        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
-        name: Path<String>,
+        name: Path<ProductNameParam>,
         /// Also read a soft-deleted product.
         #[oai(name = "includeDeleted", default)]
         include_deleted: Query<bool>,
@@ -107,11 +107,9 @@ impl SchemasApi {
         state: Data<&AppState>,
         _auth: BearerAuth,
         /// The product name.
-        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
-        name: Path<String>,
+        name: Path<ProductNameParam>,
         /// The table name.
-        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{0,127}$"))]
-        table: Path<String>,
+        table: Path<TableNameParam>,
         /// Also read a soft-deleted product.
         #[oai(name = "includeDeleted", default)]
         include_deleted: Query<bool>,
@@ -146,11 +144,9 @@ impl SchemasApi {
         )]
         _idempotency_key: Header<Option<String>>,
         /// The product name.
-        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
-        name: Path<String>,
+        name: Path<ProductNameParam>,
         /// The table name (must not look like a version, e.g. `v1`).
-        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{0,127}$"))]
-        table: Path<String>,
+        table: Path<TableNameParam>,
         /// Classify and answer without writing anything (always 200).
         #[oai(name = "dryRun", default)]
         dry_run: Query<bool>,
@@ -207,11 +203,9 @@ impl SchemasApi {
         )]
         _idempotency_key: Header<Option<String>>,
         /// The product name.
-        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
-        name: Path<String>,
+        name: Path<ProductNameParam>,
         /// The table name.
-        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{0,127}$"))]
-        table: Path<String>,
+        table: Path<TableNameParam>,
         /// Classify and answer without writing anything.
         #[oai(name = "dryRun", default)]
         dry_run: Query<bool>,

@@ -14,6 +14,7 @@ use super::{
     dto::timestamp,
     input::{CompleteUpload, CreateUpload, JsonBody, StorageEvents},
     params,
+    typed::{ProductNameParam, TableNameParam},
 };
 use crate::{
     auth::{BearerAuth, Principal, Scope},
@@ -412,11 +413,9 @@ impl UploadsApi {
         )]
         _idempotency_key: Header<Option<String>>,
         /// The product name.
-        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
-        name: Path<String>,
+        name: Path<ProductNameParam>,
         /// The table name.
-        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{0,127}$"))]
-        table: Path<String>,
+        table: Path<TableNameParam>,
         body: JsonBody<CreateUpload>,
     ) -> Result<CreateResponse, ApiError> {
         let name = params::product_name(&name)?;
@@ -462,8 +461,7 @@ impl UploadsApi {
         state: Data<&AppState>,
         _auth: BearerAuth,
         /// The product name.
-        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
-        name: Path<String>,
+        name: Path<ProductNameParam>,
         /// Only uploads with this status.
         status: Query<Option<UploadStatusDto>>,
         /// Only uploads of this table.

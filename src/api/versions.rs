@@ -13,6 +13,7 @@ use super::{
     dto::{self, Comparison, DataProduct, TableSchema, TableSchemaList, VersionPage, VersionSummaryDto},
     params,
     products::etag,
+    typed::{ProductNameParam, SelectorParam, TableNameParam},
 };
 use crate::{
     auth::BearerAuth,
@@ -90,8 +91,7 @@ impl VersionsApi {
         state: Data<&AppState>,
         _auth: BearerAuth,
         /// The product name.
-        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
-        name: Path<String>,
+        name: Path<ProductNameParam>,
         /// Page size.
         #[oai(default = "default_limit", validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<u32>,
@@ -120,11 +120,9 @@ impl VersionsApi {
         state: Data<&AppState>,
         _auth: BearerAuth,
         /// The product name.
-        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
-        name: Path<String>,
+        name: Path<ProductNameParam>,
         /// `v1.2`, `1.2`, `v1` or `latest`.
-        #[oai(validator(pattern = r"^(latest|v?(0|[1-9][0-9]{0,8})(\.(0|[1-9][0-9]{0,8}))?)$"))]
-        version: Path<String>,
+        version: Path<SelectorParam>,
         /// A version ETag held by the client.
         #[oai(name = "If-None-Match")]
         if_none_match: Header<Option<String>>,
@@ -150,11 +148,9 @@ impl VersionsApi {
         state: Data<&AppState>,
         _auth: BearerAuth,
         /// The product name.
-        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
-        name: Path<String>,
+        name: Path<ProductNameParam>,
         /// `v1.2`, `1.2`, `v1` or `latest`.
-        #[oai(validator(pattern = r"^(latest|v?(0|[1-9][0-9]{0,8})(\.(0|[1-9][0-9]{0,8}))?)$"))]
-        version: Path<String>,
+        version: Path<SelectorParam>,
         /// Also read a soft-deleted product.
         #[oai(name = "includeDeleted", default)]
         include_deleted: Query<bool>,
@@ -179,14 +175,11 @@ impl VersionsApi {
         state: Data<&AppState>,
         _auth: BearerAuth,
         /// The product name.
-        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
-        name: Path<String>,
+        name: Path<ProductNameParam>,
         /// `v1.2`, `1.2`, `v1` or `latest`.
-        #[oai(validator(pattern = r"^(latest|v?(0|[1-9][0-9]{0,8})(\.(0|[1-9][0-9]{0,8}))?)$"))]
-        version: Path<String>,
+        version: Path<SelectorParam>,
         /// The table name.
-        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{0,127}$"))]
-        table: Path<String>,
+        table: Path<TableNameParam>,
         /// Also read a soft-deleted product.
         #[oai(name = "includeDeleted", default)]
         include_deleted: Query<bool>,
@@ -208,14 +201,11 @@ impl VersionsApi {
         state: Data<&AppState>,
         _auth: BearerAuth,
         /// The product name.
-        #[oai(validator(pattern = r"^[a-z][a-z0-9_]{1,62}$"))]
-        name: Path<String>,
+        name: Path<ProductNameParam>,
         /// The version to compare from.
-        #[oai(validator(pattern = r"^(latest|v?(0|[1-9][0-9]{0,8})(\.(0|[1-9][0-9]{0,8}))?)$"))]
-        from: Query<String>,
+        from: Query<SelectorParam>,
         /// The version to compare to.
-        #[oai(validator(pattern = r"^(latest|v?(0|[1-9][0-9]{0,8})(\.(0|[1-9][0-9]{0,8}))?)$"))]
-        to: Query<String>,
+        to: Query<SelectorParam>,
         /// Also read a soft-deleted product.
         #[oai(name = "includeDeleted", default)]
         include_deleted: Query<bool>,
