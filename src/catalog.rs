@@ -13,7 +13,7 @@ use chrono::Utc;
 use sea_orm::{ActiveValue::Set, DatabaseTransaction, IntoActiveModel, TransactionTrait};
 use tokio::sync::OwnedMutexGuard;
 
-pub use crate::store::views::{ColumnRecord, ProductView, TableView, VersionSummary};
+pub use crate::store::views::{ColumnRecord, Head, ProductView, TableView, VersionSnapshot, VersionSummary};
 use crate::{
     auth::Principal,
     domain::{
@@ -33,7 +33,6 @@ use crate::{
         entities::{data_product_versions, data_products},
         products::{self as q, ProductFilter, ProductRow},
         versions::{self as vq, TableRow, VersionRow},
-        views::{Head, VersionSnapshot},
     },
 };
 
@@ -641,14 +640,14 @@ async fn select(db: &Db, head: &Head, selector: VersionSelector) -> Result<Versi
     }
 }
 
-/// The snapshot a selector names, or 404.
-async fn selected(
+/// The snapshot a selector names, or 404, with the head it was read through.
+pub async fn selected(
     db: &Db,
-    name: &str,
+    name: &ProductName,
     selector: VersionSelector,
     include_deleted: bool,
 ) -> Result<(Arc<Head>, Arc<VersionSnapshot>), ApiError> {
-    let head = head(db, name, include_deleted).await?;
+    let head = head(db, name.as_str(), include_deleted).await?;
     let version = select(db, &head, selector).await?;
     let found = snapshot(db, &head, version).await?.ok_or_else(|| {
         ApiError::not_found(format_args!("version `{}` of data product `{}`", describe(selector), head.name))
@@ -690,7 +689,7 @@ pub async fn get_version(
     selector: VersionSelector,
     include_deleted: bool,
 ) -> Result<ProductView, ApiError> {
-    let (head, found) = selected(db, name.as_str(), selector, include_deleted).await?;
+    let (head, found) = selected(db, name, selector, include_deleted).await?;
     Ok(found.view(&head))
 }
 
@@ -731,7 +730,7 @@ pub async fn version_tables(
     selector: VersionSelector,
     include_deleted: bool,
 ) -> Result<Vec<TableView>, ApiError> {
-    let (_, found) = selected(db, name.as_str(), selector, include_deleted).await?;
+    let (_, found) = selected(db, name, selector, include_deleted).await?;
     Ok(found.tables.clone())
 }
 
@@ -743,7 +742,7 @@ pub async fn version_table(
     table: &TableName,
     include_deleted: bool,
 ) -> Result<TableView, ApiError> {
-    let (_, found) = selected(db, name.as_str(), selector, include_deleted).await?;
+    let (_, found) = selected(db, name, selector, include_deleted).await?;
     found.table(table.as_str()).cloned().ok_or_else(|| {
         ApiError::not_found(format_args!("table `{table}` in version {} of `{name}`", found.product.version))
     })
@@ -758,8 +757,8 @@ pub async fn compare(
     to: VersionSelector,
     include_deleted: bool,
 ) -> Result<(Version, Version, Vec<Change>), ApiError> {
-    let (_, a) = selected(db, name.as_str(), from, include_deleted).await?;
-    let (_, b) = selected(db, name.as_str(), to, include_deleted).await?;
+    let (_, a) = selected(db, name, from, include_deleted).await?;
+    let (_, b) = selected(db, name, to, include_deleted).await?;
     let (va, vb) = (a.product.version, b.product.version);
     let changes = tokio::task::spawn_blocking(move || -> Result<Vec<Change>, ApiError> {
         Ok(diff(&domain_snapshot(&a)?, &domain_snapshot(&b)?))

@@ -11,6 +11,7 @@ pub mod input;
 pub mod ops;
 pub mod params;
 pub mod products;
+pub mod rendered;
 pub mod resolve;
 pub mod schemas;
 pub mod stats;

@@ -11,8 +11,10 @@ use super::{
     dto::{self, DataProduct, DataProductPage, ProductWriteResult},
     input::{CreateProduct, JsonBody, UpdateProduct},
     params,
+    rendered::{self, Rendered},
     typed::ProductNameParam,
 };
+use crate::domain::version::VersionSelector;
 use crate::{
     auth::{BearerAuth, Principal, Scope},
     catalog::{self, WriteOptions, etag_matches},
@@ -45,7 +47,7 @@ pub enum GetResponse {
     /// The latest version of the product.
     #[oai(status = 200)]
     Ok(
-        Json<DataProduct>,
+        Rendered<DataProduct>,
         /// The latest version, e.g. `"v1.3"`.
         #[oai(header = "ETag")]
         String,
@@ -209,13 +211,14 @@ impl ProductsApi {
         if_none_match: Header<Option<String>>,
     ) -> Result<GetResponse, ApiError> {
         let name = params::product_name(&name)?;
-        let view = catalog::get_product(&state.db, &name, include_deleted.0).await?;
+        let (head, snapshot) = catalog::selected(&state.db, &name, VersionSelector::Latest, include_deleted.0).await?;
+        let version = snapshot.product.version;
         if let Some(tags) = &if_none_match.0
-            && etag_matches(tags, view.version)
+            && etag_matches(tags, version)
         {
-            return Ok(GetResponse::NotModified(etag(view.version), "no-cache".to_owned()));
+            return Ok(GetResponse::NotModified(etag(version), "no-cache".to_owned()));
         }
-        Ok(GetResponse::Ok(Json(DataProduct::from(&view)), etag(view.version), "no-cache".to_owned()))
+        Ok(GetResponse::Ok(rendered::product(&head, &snapshot), etag(version), "no-cache".to_owned()))
     }
 
     /// Replace the metadata of a data product

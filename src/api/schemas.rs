@@ -13,6 +13,7 @@ use super::{
     input::{JsonBody, PutTable},
     params,
     products::{etag, write_result},
+    rendered::{self, Rendered},
     typed::{ProductNameParam, TableNameParam},
 };
 use crate::{
@@ -31,7 +32,7 @@ pub struct SchemasApi;
 pub enum ListResponse {
     /// The tables of the latest version.
     #[oai(status = 200)]
-    Ok(Json<TableSchemaList>),
+    Ok(Rendered<TableSchemaList>),
 }
 
 #[derive(ApiResponse)]
@@ -39,7 +40,7 @@ pub enum GetResponse {
     /// The table in the latest version.
     #[oai(status = 200)]
     Ok(
-        Json<TableSchema>,
+        Rendered<TableSchema>,
         /// The latest version.
         #[oai(header = "ETag")]
         String,
@@ -96,8 +97,8 @@ impl SchemasApi {
         include_deleted: Query<bool>,
     ) -> Result<ListResponse, ApiError> {
         let name = params::product_name(&name)?;
-        let tables = catalog::version_tables(&state.db, &name, VersionSelector::Latest, include_deleted.0).await?;
-        Ok(ListResponse::Ok(Json(TableSchemaList { items: tables.iter().map(TableSchema::from).collect() })))
+        let (_, snapshot) = catalog::selected(&state.db, &name, VersionSelector::Latest, include_deleted.0).await?;
+        Ok(ListResponse::Ok(rendered::tables(&snapshot)))
     }
 
     /// Read a table of the latest version
@@ -116,8 +117,12 @@ impl SchemasApi {
     ) -> Result<GetResponse, ApiError> {
         let name = params::product_name(&name)?;
         let table = params::table_name(&table)?;
-        let view = catalog::version_table(&state.db, &name, VersionSelector::Latest, &table, include_deleted.0).await?;
-        Ok(GetResponse::Ok(Json(TableSchema::from(&view)), etag(view.version)))
+        let (_, snapshot) = catalog::selected(&state.db, &name, VersionSelector::Latest, include_deleted.0).await?;
+        let version = snapshot.product.version;
+        let index = snapshot
+            .table_index(table.as_str())
+            .ok_or_else(|| ApiError::not_found(format_args!("table `{table}` in version {version} of `{name}`")))?;
+        Ok(GetResponse::Ok(rendered::table(&snapshot, index), etag(version)))
     }
 
     /// Create or replace a table

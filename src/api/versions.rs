@@ -13,6 +13,7 @@ use super::{
     dto::{self, Comparison, DataProduct, TableSchema, TableSchemaList, VersionPage, VersionSummaryDto},
     params,
     products::etag,
+    rendered::{self, Rendered},
     typed::{ProductNameParam, SelectorParam, TableNameParam},
 };
 use crate::{
@@ -35,7 +36,7 @@ pub enum VersionResponse {
     /// The product as of the selected version.
     #[oai(status = 200)]
     Ok(
-        Json<DataProduct>,
+        Rendered<DataProduct>,
         /// The version, e.g. `"v1.2"` (strong).
         #[oai(header = "ETag")]
         String,
@@ -59,7 +60,7 @@ pub enum VersionListResponse {
 pub enum TablesResponse {
     /// The tables of the selected version.
     #[oai(status = 200)]
-    Ok(Json<TableSchemaList>, #[oai(header = "Cache-Control")] String),
+    Ok(Rendered<TableSchemaList>, #[oai(header = "Cache-Control")] String),
 }
 
 #[derive(ApiResponse)]
@@ -67,7 +68,7 @@ pub enum TableResponse {
     /// The table as of the selected version.
     #[oai(status = 200)]
     Ok(
-        Json<TableSchema>,
+        Rendered<TableSchema>,
         /// The version the table is read in.
         #[oai(header = "ETag")]
         String,
@@ -132,13 +133,14 @@ impl VersionsApi {
     ) -> Result<VersionResponse, ApiError> {
         let name = params::product_name(&name)?;
         let selector = params::selector(&version)?;
-        let view = catalog::get_version(&state.db, &name, selector, include_deleted.0).await?;
+        let (head, snapshot) = catalog::selected(&state.db, &name, selector, include_deleted.0).await?;
+        let version = snapshot.product.version;
         if let Some(tags) = &if_none_match.0
-            && etag_matches(tags, view.version)
+            && etag_matches(tags, version)
         {
-            return Ok(VersionResponse::NotModified(etag(view.version), cache_control(selector)));
+            return Ok(VersionResponse::NotModified(etag(version), cache_control(selector)));
         }
-        Ok(VersionResponse::Ok(Json(DataProduct::from(&view)), etag(view.version), cache_control(selector)))
+        Ok(VersionResponse::Ok(rendered::product(&head, &snapshot), etag(version), cache_control(selector)))
     }
 
     /// List the tables of a version
@@ -157,11 +159,8 @@ impl VersionsApi {
     ) -> Result<TablesResponse, ApiError> {
         let name = params::product_name(&name)?;
         let selector = params::selector(&version)?;
-        let tables = catalog::version_tables(&state.db, &name, selector, include_deleted.0).await?;
-        Ok(TablesResponse::Ok(
-            Json(TableSchemaList { items: tables.iter().map(TableSchema::from).collect() }),
-            cache_control(selector),
-        ))
+        let (_, snapshot) = catalog::selected(&state.db, &name, selector, include_deleted.0).await?;
+        Ok(TablesResponse::Ok(rendered::tables(&snapshot), cache_control(selector)))
     }
 
     /// Read a table as of a version
@@ -187,8 +186,12 @@ impl VersionsApi {
         let name = params::product_name(&name)?;
         let selector = params::selector(&version)?;
         let table = params::table_name(&table)?;
-        let view = catalog::version_table(&state.db, &name, selector, &table, include_deleted.0).await?;
-        Ok(TableResponse::Ok(Json(TableSchema::from(&view)), etag(view.version), cache_control(selector)))
+        let (_, snapshot) = catalog::selected(&state.db, &name, selector, include_deleted.0).await?;
+        let version = snapshot.product.version;
+        let index = snapshot
+            .table_index(table.as_str())
+            .ok_or_else(|| ApiError::not_found(format_args!("table `{table}` in version {version} of `{name}`")))?;
+        Ok(TableResponse::Ok(rendered::table(&snapshot, index), etag(version), cache_control(selector)))
     }
 
     /// Compare two versions

@@ -1,7 +1,9 @@
 //! What reads return, decoded once from rows: a product as of one version, its tables,
 //! its history, and the head (the mutable pointer to a product's latest version).
 //! Snapshots of exact versions never change, so they are shared (`Arc`) from the cache.
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -66,19 +68,40 @@ pub struct Head {
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
-/// One immutable version of a product, decoded, with its tables in name order.
+/// One immutable version of a product, decoded, with its tables in name order, and the
+/// JSON documents of it rendered when first served (for a product that is not deleted).
 #[derive(Debug)]
 pub struct VersionSnapshot {
     pub product: ProductView,
     pub tables: Vec<TableView>,
-    /// Approximate bytes this takes in memory (the cache's weight).
+    /// The product's JSON answer.
+    pub product_json: OnceLock<Bytes>,
+    /// The JSON answer of each table, in the order of `tables`.
+    pub table_json: Vec<OnceLock<Bytes>>,
+    /// The JSON answer listing every table.
+    pub tables_json: OnceLock<Bytes>,
+    /// Approximate bytes this takes in memory (the cache's weight), rendered JSON included
+    /// (about as large again as the decoded values).
     pub weight: u64,
 }
 
 impl VersionSnapshot {
     pub fn new(product: ProductView, tables: Vec<TableView>) -> Arc<VersionSnapshot> {
-        let weight = weigh_product(&product) + tables.iter().map(weigh_table).sum::<u64>();
-        Arc::new(VersionSnapshot { product, tables, weight })
+        let decoded = weigh_product(&product) + tables.iter().map(weigh_table).sum::<u64>();
+        let table_json = tables.iter().map(|_| OnceLock::new()).collect();
+        Arc::new(VersionSnapshot {
+            product,
+            tables,
+            product_json: OnceLock::new(),
+            table_json,
+            tables_json: OnceLock::new(),
+            weight: 2 * decoded,
+        })
+    }
+
+    /// The position of table `name` in `tables`.
+    pub fn table_index(&self, name: &str) -> Option<usize> {
+        self.tables.binary_search_by(|t| t.name.as_str().cmp(name)).ok()
     }
 
     /// The product as of this version, as a reader that sees `head` is shown it.
@@ -87,7 +110,7 @@ impl VersionSnapshot {
     }
 
     pub fn table(&self, name: &str) -> Option<&TableView> {
-        self.tables.binary_search_by(|t| t.name.as_str().cmp(name)).ok().map(|i| &self.tables[i])
+        self.table_index(name).map(|i| &self.tables[i])
     }
 }
 
