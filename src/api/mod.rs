@@ -10,6 +10,7 @@ pub mod exports;
 pub mod input;
 pub mod ops;
 pub mod params;
+pub mod preview;
 pub mod products;
 pub mod resolve;
 pub mod schemas;
@@ -51,6 +52,7 @@ pub type Apis = (
     schemas::SchemasApi,
     resolve::ResolveApi,
     uploads::UploadsApi,
+    preview::PreviewApi,
     events::EventsApi,
     webhooks::WebhooksApi,
     exports::ExportsApi,
@@ -82,6 +84,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             schemas::SchemasApi,
             resolve::ResolveApi,
             uploads::UploadsApi,
+            preview::PreviewApi,
             events::EventsApi,
             webhooks::WebhooksApi,
             exports::ExportsApi,
@@ -213,6 +216,7 @@ fn document() -> serde_yaml::Value {
         ("/v1/resolve/{id}", PUBLIC_ID_PATTERN),
         ("/v1/uploads/{id}", UUID_PATTERN),
         ("/v1/uploads/{id}/complete", UUID_PATTERN),
+        ("/v1/uploads/{id}/preview", UUID_PATTERN),
     ] {
         let Some(Value::Mapping(operations)) = doc.get_mut("paths").and_then(|p| p.get_mut(path)) else { continue };
         for (_, operation) in operations.iter_mut() {

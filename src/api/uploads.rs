@@ -142,6 +142,8 @@ pub struct Upload {
     pub received_at: Option<String>,
     /// Why the file was rejected: the missing and unknown columns, or what else is wrong.
     pub rejection: Option<String>,
+    /// What validation read and found (once the file was checked); never shows a value.
+    pub validation: Option<super::preview::UploadValidation>,
     /// When the upload was created (RFC 3339 UTC).
     pub created_at: String,
     /// The principal that asked for the upload.
@@ -202,6 +204,7 @@ impl Upload {
             etag: row.etag.clone(),
             received_at: row.received_at.map(timestamp),
             rejection: row.rejection.clone(),
+            validation: row.validation.as_ref().and_then(super::preview::UploadValidation::of_stored),
             created_at: timestamp(row.created_at),
             created_by: row.created_by.clone(),
         }
