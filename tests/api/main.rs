@@ -17,5 +17,6 @@ mod resolve;
 mod schemas;
 mod stats;
 mod uploads;
+mod validation;
 mod versions;
 mod webhooks;
