@@ -31,12 +31,13 @@ pub const MAX_ATTEMPTS: i32 = 5;
 /// Wait after the store failed before the upload is tried again.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 
-/// Starts `workers` validation workers; the handle ends when all have stopped after `stop`.
+/// Starts `workers` validation workers (none: this replica leaves validation to others);
+/// the handle ends when all have stopped after `stop`.
 pub fn spawn(uploads: Arc<Uploads>, workers: usize, stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     let idle = uploads.config.poll_interval.clamp(Duration::from_millis(100), Duration::from_secs(2));
     tokio::spawn(async move {
         let mut all = JoinSet::new();
-        for _ in 0..workers.max(1) {
+        for _ in 0..workers {
             all.spawn(work(uploads.clone(), idle, stop.clone()));
         }
         while all.join_next().await.is_some() {}

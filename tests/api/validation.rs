@@ -19,7 +19,9 @@ use poem::{
 };
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, assert_problem, col, col_not_null, expect, mint_token, run_configured, table_body};
+use crate::helpers::{
+    Backend, TestApp, assert_problem, col, col_not_null, expect, mint_token, run_configured, table_body,
+};
 
 fn bare() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(30)).build().expect("a client")
@@ -216,7 +218,9 @@ fn header_only(s: &mut daap::config::Settings) {
 
 async fn clean_files_of_each_format_are_validated_with_their_counts(app: TestApp) {
     product(&app, "clean_files").await;
-    let csv = format!("{HEADER}\n{GOOD_ROW}\n2,,,,,,,,,,,\r\n3,\"quoted, \"\"comma\"\"\",2024-02-29,2026-01-31 10:00:00.5,-0.01,FALSE,1e10,127,é,,[],{{}}\n");
+    let csv = format!(
+        "{HEADER}\n{GOOD_ROW}\n2,,,,,,,,,,,\r\n3,\"quoted, \"\"comma\"\"\",2024-02-29,2026-01-31 10:00:00.5,-0.01,FALSE,1e10,127,é,,[],{{}}\n"
+    );
     let jsonl = concat!(
         "{\"id\":1,\"label\":\"first\",\"day\":\"2026-01-31\",\"at\":\"2026-01-31T10:00:00+01:00\",\"amount\":\"12.50\",",
         "\"ok\":true,\"score\":0.5,\"small\":-128,\"code\":\"abc\",\"blob\":\"aGk=\",\"tags\":[1,null],\"info\":{\"a\":1,\"b\":\"x\"}}\n",
@@ -273,7 +277,20 @@ const BROKEN_CELLS: &[(&str, &str, &str, &str)] = &[
 fn row_with(column: &str, cell: &str) -> String {
     let names: Vec<&str> = HEADER.split(',').collect();
     let at = names.iter().position(|n| *n == column).expect("a column");
-    let good = ["1", "first", "2026-01-31", "2026-01-31T10:00:00Z", "12.50", "true", "0.5", "-128", "abc", "aGk=", "\"[1,2]\"", "\"{}\""];
+    let good = [
+        "1",
+        "first",
+        "2026-01-31",
+        "2026-01-31T10:00:00Z",
+        "12.50",
+        "true",
+        "0.5",
+        "-128",
+        "abc",
+        "aGk=",
+        "\"[1,2]\"",
+        "\"{}\"",
+    ];
     let cells: Vec<&str> = good.iter().enumerate().map(|(i, c)| if i == at { cell } else { c }).collect();
     cells.join(",")
 }
@@ -460,9 +477,49 @@ async fn preview_shows_typed_rows_to_the_domains_writers_only(app: TestApp) {
             .await;
     }
     let pending = json!({ "filename": "later.csv", "contentLength": 10, "contentMd5": md5_b64(b"0123456789") });
-    let later = expect(app.post_json("/v1/data-products/previewed/schemas/rows/uploads", &pending).await, 201).await.body;
+    let later =
+        expect(app.post_json("/v1/data-products/previewed/schemas/rows/uploads", &pending).await, 201).await.body;
     let later_id = later["id"].as_str().unwrap();
     assert_problem(app.get(&format!("/v1/uploads/{later_id}/preview")).await, 409, "/problems/conflict").await;
+}
+
+/// Puts a validated upload back as a replica that died mid-object leaves it: `received`,
+/// held by a worker that is gone, its lease run out, taken `attempts` times.
+async fn as_if_its_worker_died(app: &TestApp, id: &str, attempts: i32) {
+    use daap::store::entities::uploads;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    let db = sea_orm::Database::connect(&app.database_url).await.expect("the test database");
+    let done = uploads::Entity::update_many()
+        .col_expr(uploads::Column::Status, Expr::value("received"))
+        .col_expr(uploads::Column::Validation, Expr::value(Option::<serde_json::Value>::None))
+        .col_expr(uploads::Column::ValidationLease, Expr::value("a-worker-that-died"))
+        .col_expr(uploads::Column::ValidationAttempts, Expr::value(attempts))
+        .col_expr(uploads::Column::LeaseUntil, Expr::value(chrono::Utc::now() - chrono::Duration::seconds(1)))
+        .filter(uploads::Column::Id.eq(id))
+        .exec(&db)
+        .await
+        .expect("the upload is reset");
+    assert_eq!(done.rows_affected, 1);
+    db.close().await.expect("closed");
+}
+
+async fn an_object_whose_worker_died_is_validated_again_and_never_left_received(app: TestApp) {
+    product(&app, "restarted").await;
+    let csv = format!("{HEADER}\n{GOOD_ROW}\n");
+    let id = upload(&app, "restarted", "rows", "again.csv", csv.as_bytes()).await;
+    let first = verdict(&app, &id).await;
+    assert_eq!(first["status"], json!("validated"));
+
+    as_if_its_worker_died(&app, &id, 1).await;
+    let again = verdict(&app, &id).await;
+    assert_eq!(again["status"], json!("validated"), "{again}");
+    assert_eq!(again["validation"], first["validation"], "validated again from the start");
+
+    // A file that took its worker down every time is rejected rather than retried for ever.
+    as_if_its_worker_died(&app, &id, daap::uploads::validator::MAX_ATTEMPTS).await;
+    let given_up = verdict(&app, &id).await;
+    assert_eq!(given_up["status"], json!("rejected"), "{given_up}");
+    assert_eq!(given_up["rejection"], json!("the file could not be checked in 5 attempts"));
 }
 
 macro_rules! configured {
@@ -489,4 +546,5 @@ configured! {
     parquet_files_are_checked_for_their_schema_and_values with super::quick,
     objects_over_the_limit_are_checked_on_their_header_only_and_say_so with super::header_only,
     preview_shows_typed_rows_to_the_domains_writers_only with super::quick,
+    an_object_whose_worker_died_is_validated_again_and_never_left_received with super::quick,
 }
