@@ -589,6 +589,9 @@ async fn check_parquet(object: &Object, table: &[ColumnSpec], full: bool) -> Res
                 let group_rows = file.row_group(group).num_rows().max(0) as u64;
                 for (index, at) in positions.iter().enumerate() {
                     let Some(column) = at.map(|i| &table[i]) else { continue };
+                    if proven(&meta, group, index, column) {
+                        continue;
+                    }
                     let mask = ProjectionMask::roots(meta.parquet_schema(), [index]);
                     let stream =
                         ParquetRecordBatchStreamBuilder::new_with_metadata(object_reader.clone(), meta.clone())
@@ -628,6 +631,38 @@ async fn check_parquet(object: &Object, table: &[ColumnSpec], full: bool) -> Res
             None => Ok(Outcome::rejected(Report::default(), why)),
         },
         Err(err) => Err(err),
+    }
+}
+
+/// True when the file's schema and statistics already prove every value of `column` in
+/// row group `group` valid, so its pages need not be decoded: its type fits (checked before),
+/// no value can be too long or too wide, and it is nullable or its one leaf counts no nulls.
+fn proven(meta: &ArrowReaderMetadata, group: usize, index: usize, column: &ColumnSpec) -> bool {
+    let field = &meta.schema().fields()[index];
+    let value_checks = match (&column.ty, field.data_type()) {
+        (ColumnType::Char(_) | ColumnType::Varchar(_), _) => true,
+        (
+            ColumnType::Decimal { precision, .. },
+            DataType::Decimal32(p, _) | DataType::Decimal64(p, _) | DataType::Decimal128(p, _),
+        ) => p > precision,
+        (ColumnType::Decimal { .. }, DataType::Decimal256(..)) => true,
+        _ => false,
+    };
+    if value_checks {
+        return false;
+    }
+    if column.nullable {
+        return true;
+    }
+    let schema = meta.parquet_schema();
+    let leaves: Vec<usize> =
+        (0..schema.num_columns()).filter(|leaf| schema.get_column_root_idx(*leaf) == index).collect();
+    match leaves.as_slice() {
+        [leaf] if !field.data_type().is_nested() => {
+            meta.metadata().row_group(group).column(*leaf).statistics().and_then(|stats| stats.null_count_opt())
+                == Some(0)
+        }
+        _ => false,
     }
 }
 
