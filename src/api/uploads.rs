@@ -37,11 +37,12 @@ pub const STORAGE_EVENTS_SUB: &str = "storage-events";
 pub enum UploadStatusDto {
     /// Waiting for the file (until `expiresAt`).
     Pending,
-    /// The object is in storage (`size`, `etag`, `receivedAt`); being checked.
+    /// The object is in storage (`size`, `etag`, `receivedAt`); a validation worker checks it.
     Received,
-    /// The file's columns match the table.
+    /// Every row of the file was checked against the table and broke no rule (an object over
+    /// `DAAP_VALIDATE_MAX_BYTES`: its header/schema only, with `validation.complete: false`).
     Validated,
-    /// The file does not match the table; `rejection` says why.
+    /// The file does not match the table; `rejection` and `validation.samples` say why.
     Rejected,
     /// No file arrived before `expiresAt` (or a multipart upload was aborted).
     Expired,
