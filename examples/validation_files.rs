@@ -4,6 +4,7 @@
 //!
 //!     cargo run --release --example validation_files -- csv OUT BYTES
 //!     cargo run --release --example validation_files -- parquet OUT BYTES
+//!     cargo run --release --example validation_files -- check-csv FILE   # validation alone, from a local file
 use std::{
     fs::File,
     io::{BufWriter, Write},
@@ -199,8 +200,47 @@ fn write_parquet(out: &str, bytes: u64) -> Result<(), Box<dyn std::error::Error>
     Ok(())
 }
 
+/// The bench table's columns.
+fn table() -> Vec<daap::uploads::validate::ColumnSpec> {
+    let types = [
+        "bigint", "tinyint", "smallint", "int", "decimal(12,2)", "double", "float", "boolean", "date", "timestamp",
+        "varchar(40)", "char(3)", "string", "string", "varchar(100)", "int", "bigint", "boolean", "timestamp",
+        "array<int>",
+    ];
+    HEADER
+        .split(',')
+        .zip(types)
+        .enumerate()
+        .map(|(i, (name, ty))| daap::uploads::validate::ColumnSpec {
+            name: name.to_owned(),
+            ty: daap::domain::column_type::ColumnType::parse(ty).expect("a type"),
+            nullable: i != 0,
+        })
+        .collect()
+}
+
+/// Validates a local CSV file as the server would (no store in the way) and prints the rate.
+fn check_csv(path: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let size = std::fs::metadata(path)?.len();
+    let mut file = std::io::BufReader::with_capacity(4 << 20, File::open(path)?);
+    let started = std::time::Instant::now();
+    let outcome = daap::uploads::validate::check_csv(&mut file, &table(), true);
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{} rows, {} violations, {:.0} MB/s ({:?})",
+        outcome.report.rows_checked,
+        outcome.report.violations,
+        size as f64 / secs / 1e6,
+        outcome.rejection
+    );
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
+    if let (Some("check-csv"), Some(path)) = (args.get(1).map(String::as_str), args.get(2)) {
+        return check_csv(path);
+    }
     let (Some(format), Some(out), Some(bytes)) = (args.get(1), args.get(2), args.get(3)) else {
         eprintln!("usage: validation_files csv|parquet OUT BYTES");
         std::process::exit(3);
@@ -209,6 +249,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     match format.as_str() {
         "csv" => write_csv(out, bytes)?,
         "parquet" => write_parquet(out, bytes)?,
+        "check-csv" => check_csv(out)?,
         other => {
             eprintln!("unknown format `{other}`: csv or parquet");
             std::process::exit(3);

@@ -1,6 +1,6 @@
 //! Checks every row of a received file against its table, streaming: the object is read in
-//! ranged GETs of `CHUNK` bytes (at most `PREFETCH` ahead), so memory does not grow with
-//! its size. CSV goes through the `csv` crate (RFC 4180, a header row), JSON Lines through
+//! ranged GETs of `CHUNK` bytes (`IN_FLIGHT` at once), so memory does not grow with
+//! its size (at most `IN_FLIGHT + PREFETCH + 1` chunks are held). CSV goes through the `csv` crate (RFC 4180, a header row), JSON Lines through
 //! `serde_json` (members kept as raw text, so decimals keep every digit), Parquet through the
 //! Apache Arrow `parquet` crate one column chunk at a time. Each value is judged by
 //! `domain::value`. Rejections and samples name rows, columns and rules, never a value.
@@ -39,8 +39,10 @@ use crate::{
 };
 
 /// Bytes per ranged GET.
-pub const CHUNK: u64 = 4 * 1024 * 1024;
-/// Chunks fetched ahead of the one being checked.
+pub const CHUNK: u64 = 8 * 1024 * 1024;
+/// Ranged GETs in flight at once.
+const IN_FLIGHT: usize = 3;
+/// Chunks fetched and waiting for the checks.
 const PREFETCH: usize = 2;
 /// The longest JSON Lines line read; a longer one is a violation.
 pub const MAX_LINE: usize = 16 * 1024 * 1024;
@@ -171,13 +173,18 @@ async fn with_reader<T: Send + 'static>(
     let (tx, rx) = mpsc::channel(PREFETCH);
     let fetch = object.clone();
     let producer = tokio::spawn(async move {
-        let mut at = 0u64;
-        while at < fetch.size {
-            let len = CHUNK.min(fetch.size - at);
-            match fetch.storage.read_range(&fetch.bucket, &fetch.key, at, len).await {
+        let ranges = (0..fetch.size.div_ceil(CHUNK)).map(|i| (i * CHUNK, CHUNK.min(fetch.size - i * CHUNK)));
+        // A few GETs in flight: one stream from a store is often slower than the checks.
+        let mut chunks = futures::stream::iter(ranges)
+            .map(|(at, len)| {
+                let fetch = fetch.clone();
+                async move { fetch.storage.read_range(&fetch.bucket, &fetch.key, at, len).await }
+            })
+            .buffered(IN_FLIGHT);
+        while let Some(chunk) = chunks.next().await {
+            match chunk {
                 Ok(bytes) if bytes.is_empty() => break,
                 Ok(bytes) => {
-                    at += bytes.len() as u64;
                     if tx.send(Ok(Bytes::from(bytes))).await.is_err() {
                         break;
                     }
