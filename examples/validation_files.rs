@@ -203,8 +203,25 @@ fn write_parquet(out: &str, bytes: u64) -> Result<(), Box<dyn std::error::Error>
 /// The bench table's columns.
 fn table() -> Vec<daap::uploads::validate::ColumnSpec> {
     let types = [
-        "bigint", "tinyint", "smallint", "int", "decimal(12,2)", "double", "float", "boolean", "date", "timestamp",
-        "varchar(40)", "char(3)", "string", "string", "varchar(100)", "int", "bigint", "boolean", "timestamp",
+        "bigint",
+        "tinyint",
+        "smallint",
+        "int",
+        "decimal(12,2)",
+        "double",
+        "float",
+        "boolean",
+        "date",
+        "timestamp",
+        "varchar(40)",
+        "char(3)",
+        "string",
+        "string",
+        "varchar(100)",
+        "int",
+        "bigint",
+        "boolean",
+        "timestamp",
         "array<int>",
     ];
     HEADER

@@ -1,9 +1,9 @@
 //! Checks every row of a received file against its table, streaming: the object is read in
-//! ranged GETs of `CHUNK` bytes (`IN_FLIGHT` at once), so memory does not grow with
-//! its size (at most `IN_FLIGHT + PREFETCH + 1` chunks are held). CSV goes through the `csv` crate (RFC 4180, a header row), JSON Lines through
-//! `serde_json` (members kept as raw text, so decimals keep every digit), Parquet through the
-//! Apache Arrow `parquet` crate one column chunk at a time. Each value is judged by
-//! `domain::value`. Rejections and samples name rows, columns and rules, never a value.
+//! ranged GETs of `CHUNK` bytes (`IN_FLIGHT` at once), so memory does not grow with its size
+//! (at most `IN_FLIGHT + PREFETCH + 1` chunks are held). CSV goes through the `csv` crate
+//! (RFC 4180, a header row), JSON Lines through `serde_json` (members kept as raw text, so
+//! decimals keep every digit), Parquet through the Apache Arrow `parquet` crate one column
+//! chunk at a time. Each value is judged by `domain::value`. Rejections and samples name rows, columns and rules, never a value.
 use std::{
     collections::{BTreeSet, HashMap},
     io::{BufRead, Read},
@@ -39,11 +39,11 @@ use crate::{
 };
 
 /// Bytes per ranged GET.
-pub const CHUNK: u64 = 8 * 1024 * 1024;
+pub const CHUNK: u64 = 4 * 1024 * 1024;
 /// Ranged GETs in flight at once.
-const IN_FLIGHT: usize = 3;
+const IN_FLIGHT: usize = 4;
 /// Chunks fetched and waiting for the checks.
-const PREFETCH: usize = 2;
+const PREFETCH: usize = 1;
 /// The longest JSON Lines line read; a longer one is a violation.
 pub const MAX_LINE: usize = 16 * 1024 * 1024;
 /// Samples kept in a report.
