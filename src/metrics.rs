@@ -42,6 +42,8 @@ pub struct Metrics {
     webhook_failed: AtomicU64,
     /// Upload status changes, in the order of `UPLOAD_STATUSES`.
     uploads: [AtomicU64; 5],
+    /// Rows, bytes, violations and durations of upload validation.
+    pub validation: ValidationMetrics,
 }
 
 /// The statuses `daap_uploads_total` counts (an upload counts once per status it reaches).
@@ -139,7 +141,66 @@ impl Metrics {
         for (status, n) in UPLOAD_STATUSES.iter().zip(&self.uploads) {
             let _ = writeln!(out, "daap_uploads_total{{status=\"{status}\"}} {}", n.load(Ordering::Relaxed));
         }
+        self.validation.render(&mut out);
         out
+    }
+}
+
+/// Upper bounds of the validation duration buckets, in seconds (files take seconds to minutes).
+const VALIDATION_BUCKETS: [f64; 10] = [0.01, 0.05, 0.25, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0];
+
+/// Upload validation: rows and bytes read, violations by rule (the fixed `Rule::LABELS`,
+/// so the label set is bounded) and how long each file took.
+#[derive(Default)]
+pub struct ValidationMetrics {
+    rows: AtomicU64,
+    bytes: AtomicU64,
+    violations: [AtomicU64; crate::domain::value::Rule::LABELS.len()],
+    durations: Mutex<([u64; VALIDATION_BUCKETS.len()], f64, u64)>,
+}
+
+impl ValidationMetrics {
+    /// One file was checked in `elapsed`.
+    pub fn observe(&self, report: &crate::uploads::validate::Report, elapsed: Duration) {
+        self.rows.fetch_add(report.rows_checked, Ordering::Relaxed);
+        self.bytes.fetch_add(report.bytes_checked, Ordering::Relaxed);
+        for (counter, n) in self.violations.iter().zip(report.by_rule) {
+            counter.fetch_add(n, Ordering::Relaxed);
+        }
+        if let Ok(mut h) = self.durations.lock() {
+            let secs = elapsed.as_secs_f64();
+            for (i, bound) in VALIDATION_BUCKETS.iter().enumerate() {
+                if secs <= *bound {
+                    h.0[i] += 1;
+                }
+            }
+            h.1 += secs;
+            h.2 += 1;
+        }
+    }
+
+    fn render(&self, out: &mut String) {
+        out.push_str("# HELP daap_validation_rows_total Rows of uploaded files checked.\n");
+        out.push_str("# TYPE daap_validation_rows_total counter\n");
+        let _ = writeln!(out, "daap_validation_rows_total {}", self.rows.load(Ordering::Relaxed));
+        out.push_str("# HELP daap_validation_bytes_total Bytes of uploaded files checked.\n");
+        out.push_str("# TYPE daap_validation_bytes_total counter\n");
+        let _ = writeln!(out, "daap_validation_bytes_total {}", self.bytes.load(Ordering::Relaxed));
+        out.push_str("# HELP daap_validation_violations_total Values or rows of uploaded files that broke a rule.\n");
+        out.push_str("# TYPE daap_validation_violations_total counter\n");
+        for (rule, n) in crate::domain::value::Rule::LABELS.iter().zip(&self.violations) {
+            let _ = writeln!(out, "daap_validation_violations_total{{rule=\"{rule}\"}} {}", n.load(Ordering::Relaxed));
+        }
+        out.push_str("# HELP daap_validation_duration_seconds Time to check one uploaded file.\n");
+        out.push_str("# TYPE daap_validation_duration_seconds histogram\n");
+        if let Ok(h) = self.durations.lock() {
+            for (bound, n) in VALIDATION_BUCKETS.iter().zip(h.0) {
+                let _ = writeln!(out, "daap_validation_duration_seconds_bucket{{le=\"{bound}\"}} {n}");
+            }
+            let _ = writeln!(out, "daap_validation_duration_seconds_bucket{{le=\"+Inf\"}} {}", h.2);
+            let _ = writeln!(out, "daap_validation_duration_seconds_sum {}", h.1);
+            let _ = writeln!(out, "daap_validation_duration_seconds_count {}", h.2);
+        }
     }
 }
 

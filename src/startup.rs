@@ -23,7 +23,7 @@ use crate::{
     metrics::Metrics,
     storage::Storage,
     store::Db,
-    uploads::{UploadConfig, Uploads, reconciler},
+    uploads::{UploadConfig, Uploads, reconciler, validator},
     webhooks,
 };
 
@@ -88,7 +88,10 @@ impl Application {
                 poll_interval: settings.upload_poll_interval,
                 multipart_threshold: settings.multipart_threshold,
                 part_size: settings.multipart_part_size,
+                validate_max_bytes: settings.validate_max_bytes,
+                validation_workers: settings.validation_workers,
             },
+            validation_wanted: tokio::sync::Notify::new(),
         });
         let webhooks = settings.webhooks();
         Ok(Application { acceptor, addr, state: AppState { db, verifier, metrics, webhooks, uploads }, settings })
@@ -123,6 +126,7 @@ impl Application {
             stopped.clone(),
         )?;
         let uploads = self.state.uploads.clone();
+        let validating = validator::spawn(uploads.clone(), self.settings.validation_workers, stopped.clone());
         let reconciling = reconciler::spawn(uploads.clone(), self.settings.upload_poll_interval, stopped);
         let app = routes(self.state, &self.settings);
         let served = Server::new_with_acceptor(self.acceptor)
@@ -133,6 +137,7 @@ impl Application {
         let _ = stop.send(true);
         let _ = deliveries.await;
         let _ = tokio::time::timeout(self.settings.shutdown_grace, reconciling).await;
+        let _ = tokio::time::timeout(self.settings.shutdown_grace, validating).await;
         uploads.storage.stop();
         served
     }

@@ -7,6 +7,7 @@ mod m20261123_000002_events_idempotency;
 mod m20261123_000003_uploads;
 mod m20261123_000004_webhooks;
 mod m20261203_000005_version_store;
+mod m20261203_000006_upload_validation;
 
 /// Every migration of the service, oldest first.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_uploads::Migration),
             Box::new(m20261123_000004_webhooks::Migration),
             Box::new(m20261203_000005_version_store::Migration),
+            Box::new(m20261203_000006_upload_validation::Migration),
         ]
     }
 }

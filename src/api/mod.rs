@@ -10,6 +10,7 @@ pub mod exports;
 pub mod input;
 pub mod ops;
 pub mod params;
+pub mod preview;
 pub mod products;
 pub mod rendered;
 pub mod resolve;
@@ -53,6 +54,7 @@ pub type Apis = (
     schemas::SchemasApi,
     resolve::ResolveApi,
     uploads::UploadsApi,
+    preview::PreviewApi,
     events::EventsApi,
     webhooks::WebhooksApi,
     exports::ExportsApi,
@@ -84,6 +86,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             schemas::SchemasApi,
             resolve::ResolveApi,
             uploads::UploadsApi,
+            preview::PreviewApi,
             events::EventsApi,
             webhooks::WebhooksApi,
             exports::ExportsApi,
@@ -217,6 +220,7 @@ fn document() -> serde_yaml::Value {
         ("/v1/uploads/{id}", UUID_PATTERN),
         ("/v1/uploads/{id}/complete", UUID_PATTERN),
         ("/v1/uploads/{id}/parts", UUID_PATTERN),
+        ("/v1/uploads/{id}/preview", UUID_PATTERN),
     ] {
         let Some(Value::Mapping(operations)) = doc.get_mut("paths").and_then(|p| p.get_mut(path)) else { continue };
         for (_, operation) in operations.iter_mut() {

@@ -38,11 +38,12 @@ pub const STORAGE_EVENTS_SUB: &str = "storage-events";
 pub enum UploadStatusDto {
     /// Waiting for the file (until `expiresAt`).
     Pending,
-    /// The object is in storage (`size`, `etag`, `receivedAt`); being checked.
+    /// The object is in storage (`size`, `etag`, `receivedAt`); a validation worker checks it.
     Received,
-    /// The file's columns match the table.
+    /// Every row of the file was checked against the table and broke no rule (an object over
+    /// `DAAP_VALIDATE_MAX_BYTES`: its header/schema only, with `validation.complete: false`).
     Validated,
-    /// The file does not match the table; `rejection` says why.
+    /// The file does not match the table; `rejection` and `validation.samples` say why.
     Rejected,
     /// No file arrived before `expiresAt` (or a multipart upload was aborted).
     Expired,
@@ -147,6 +148,8 @@ pub struct Upload {
     pub received_at: Option<String>,
     /// Why the file was rejected: the missing and unknown columns, or what else is wrong.
     pub rejection: Option<String>,
+    /// What validation read and found (once the file was checked); never shows a value.
+    pub validation: Option<super::preview::UploadValidation>,
     /// When the upload was created (RFC 3339 UTC).
     pub created_at: String,
     /// The principal that asked for the upload.
@@ -213,6 +216,7 @@ impl Upload {
             etag: row.etag.clone(),
             received_at: row.received_at.map(timestamp),
             rejection: row.rejection.clone(),
+            validation: row.validation.as_ref().and_then(super::preview::UploadValidation::of_stored),
             created_at: timestamp(row.created_at),
             created_by: row.created_by.clone(),
         }

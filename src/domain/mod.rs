@@ -17,6 +17,8 @@ pub mod model;
 pub mod names;
 /// Public IDs (`dp:<name>[:v<M>[.<m>]][:<table>]`).
 pub mod public_id;
+/// What a valid value of each column type is, and the rules a value can break.
+pub mod value;
 /// Version numbers (`v1.2`) and version selectors (`v1`, `latest`).
 pub mod version;
 /// Webhook signatures, retry schedule, filters and public-address rules.

@@ -273,6 +273,12 @@ pub mod uploads {
         pub created_at: DateTimeUtc,
         pub created_by: String,
         pub updated_at: DateTimeUtc,
+        /// The validation report (`uploads::validate::Report`), once the file was checked.
+        pub validation: Option<Json>,
+        /// The validation worker holding a `received` upload until `lease_until`.
+        pub validation_lease: Option<String>,
+        /// How many times a validation worker took the upload.
+        pub validation_attempts: i32,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -5,6 +5,7 @@
 //! announced) exactly once, however many replicas or storage events notice the object.
 pub mod reconciler;
 pub mod validate;
+pub mod validator;
 
 use std::{sync::Arc, time::Duration};
 
@@ -162,6 +163,10 @@ pub struct UploadConfig {
     pub poll_interval: Duration,
     pub multipart_threshold: u64,
     pub part_size: u64,
+    /// Objects up to this size are validated row by row; larger ones on their header/schema only.
+    pub validate_max_bytes: u64,
+    /// Validation workers per replica (each checks one object at a time).
+    pub validation_workers: usize,
 }
 
 /// The upload workflows and what they need.
@@ -170,6 +175,8 @@ pub struct Uploads {
     pub storage: Arc<Storage>,
     pub metrics: Arc<Metrics>,
     pub config: UploadConfig,
+    /// Wakes a validation worker when an upload becomes `received`.
+    pub validation_wanted: tokio::sync::Notify,
 }
 
 fn storage_error(err: StorageError) -> ApiError {
@@ -286,6 +293,9 @@ impl Uploads {
             created_at: now,
             created_by: who.sub.clone(),
             updated_at: now,
+            validation: None,
+            validation_lease: None,
+            validation_attempts: 0,
         };
         let mut active: uploads::ActiveModel = row.clone().into();
         active.seq = NotSet;
@@ -446,46 +456,49 @@ impl Uploads {
     /// The object of a pending upload is in storage: mark it received (once).
     pub async fn mark_received(&self, row: &UploadRow, info: &ObjectInfo) -> Result<bool, ApiError> {
         let now = Utc::now();
-        let lease: DateTime<Utc> = now + chrono::Duration::seconds(60);
-        self.transition(
-            row,
-            Status::Pending,
-            Status::Received,
-            vec![
-                (uploads::Column::Size, Some(info.size).into()),
-                (uploads::Column::Etag, info.etag.clone().into()),
-                (uploads::Column::ReceivedAt, Some(now).into()),
-                (uploads::Column::LeaseUntil, Some(lease).into()),
-            ],
-            serde_json::json!({ "size": info.size, "etag": info.etag }),
-        )
-        .await
+        // `received` rows belong to the validation workers, which take them at once.
+        let lease: Option<DateTime<Utc>> = None;
+        let done = self
+            .transition(
+                row,
+                Status::Pending,
+                Status::Received,
+                vec![
+                    (uploads::Column::Size, Some(info.size).into()),
+                    (uploads::Column::Etag, info.etag.clone().into()),
+                    (uploads::Column::ReceivedAt, Some(now).into()),
+                    (uploads::Column::LeaseUntil, lease.into()),
+                ],
+                serde_json::json!({ "size": info.size, "etag": info.etag }),
+            )
+            .await?;
+        if done {
+            self.validation_wanted.notify_one();
+        }
+        Ok(done)
     }
 
-    /// Checks the file of a received upload and marks it validated or rejected.
-    pub async fn validate(&self, row: &UploadRow) -> Result<Status, ApiError> {
-        let expected: Vec<String> = serde_json::from_value(row.columns.clone())
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored upload columns: {e}")))?;
-        let format = FileFormat::parse(&row.format)
-            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("stored upload format `{}`", row.format)))?;
-        let size = row.size.unwrap_or(row.content_length).max(0) as u64;
-        let outcome = if size != row.content_length as u64 {
-            Err(format!("the object has {size} bytes, but contentLength was {}", row.content_length))
-        } else {
-            validate::check(&self.storage, &row.bucket, &row.object_key, format, size, &expected)
-                .await
-                .map_err(storage_error)?
+    /// Asks for the file of a received upload to be checked: a validation worker takes it
+    /// (see `validator`), off the request path.
+    pub async fn validate(&self, _row: &UploadRow) -> Result<Status, ApiError> {
+        self.validation_wanted.notify_one();
+        Ok(Status::Received)
+    }
+
+    /// Records the verdict on a received upload's file: `validated`, or `rejected` with the
+    /// reason; `false` when another worker recorded one first.
+    pub async fn record_validation(&self, row: &UploadRow, outcome: &validate::Outcome) -> Result<bool, ApiError> {
+        let report = serde_json::to_value(&outcome.report)
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("validation report: {e}")))?;
+        let mut extra = vec![(uploads::Column::Validation, Some(report.clone()).into())];
+        let (to, data) = match &outcome.rejection {
+            None => (Status::Validated, serde_json::json!({ "validation": report })),
+            Some(reason) => {
+                extra.push((uploads::Column::Rejection, Some(reason.clone()).into()));
+                (Status::Rejected, serde_json::json!({ "rejection": reason, "validation": report }))
+            }
         };
-        let (to, extra, data) = match outcome {
-            Ok(()) => (Status::Validated, vec![], serde_json::json!({})),
-            Err(reason) => (
-                Status::Rejected,
-                vec![(uploads::Column::Rejection, Some(reason.clone()).into())],
-                serde_json::json!({ "rejection": reason }),
-            ),
-        };
-        self.transition(row, Status::Received, to, extra, data).await?;
-        Ok(to)
+        self.transition(row, Status::Received, to, extra, data).await
     }
 
     /// The object was seen (HEAD, storage event or completed multipart): received, then checked.

@@ -1,5 +1,5 @@
 //! The reconciler notices uploads without bucket notifications: every poll interval it
-//! leases the `pending` and `received` rows no other replica holds (`FOR UPDATE SKIP
+//! leases the `pending` rows (`received` ones belong to the validation workers, `validator`) no other replica holds (`FOR UPDATE SKIP
 //! LOCKED` on PostgreSQL; SQLite has one writer, so a plain update under the writer lock),
 //! HEADs pending objects, checks received files and expires uploads whose URL ran out. A
 //! lease lasts half a poll interval, so each row is looked at about once per interval
@@ -95,12 +95,12 @@ async fn lease(uploads: &Uploads, every: Duration) -> Result<Vec<UploadRow>, sea
     let sql = match backend {
         DbBackend::Postgres => format!(
             "UPDATE uploads SET lease_until = $1 WHERE seq IN (SELECT seq FROM uploads \
-             WHERE status IN ('pending', 'received') AND (lease_until IS NULL OR lease_until <= $2) \
+             WHERE status = 'pending' AND (lease_until IS NULL OR lease_until <= $2) \
              ORDER BY lease_until IS NOT NULL, lease_until, seq LIMIT {BATCH} FOR UPDATE SKIP LOCKED) RETURNING *"
         ),
         _ => format!(
             "UPDATE uploads SET lease_until = ? WHERE seq IN (SELECT seq FROM uploads \
-             WHERE status IN ('pending', 'received') AND (lease_until IS NULL OR lease_until <= ?) \
+             WHERE status = 'pending' AND (lease_until IS NULL OR lease_until <= ?) \
              ORDER BY lease_until IS NOT NULL, lease_until, seq LIMIT {BATCH}) RETURNING *"
         ),
     };

@@ -20,6 +20,7 @@ mod resolve;
 mod schemas;
 mod stats;
 mod uploads;
+mod validation;
 mod version_store;
 mod versions;
 mod webhooks;

@@ -265,33 +265,24 @@ async fn csv_with_missing_or_unknown_columns_is_rejected(app: TestApp) {
     assert!(second.body.get("nextCursor").is_none());
 }
 
-/// A Parquet file's bytes as far as the footer goes: magic, footer (schema only), length, magic.
+/// A Parquet file of two rows with the given columns (`id` an int, the others strings).
 fn parquet_file(columns: &[&str]) -> Vec<u8> {
-    let mut f = vec![0x15, 0x02, 0x19];
-    let n = columns.len() + 1;
-    assert!(n < 15);
-    f.push(((n as u8) << 4) | 0x0c);
-    let mut element = |name: &str, children: Option<u8>| {
-        f.push(0x48); // field 4: binary name
-        f.push(name.len() as u8);
-        f.extend_from_slice(name.as_bytes());
-        if let Some(c) = children {
-            f.push(0x15); // field 5: i32 num_children
-            f.push(c * 2);
-        }
-        f.push(0x00);
-    };
-    element("schema", Some(columns.len() as u8));
-    for c in columns {
-        element(c, None);
-    }
-    f.extend_from_slice(&[0x16, 0x00, 0x00]);
-    let mut file = b"PAR1".to_vec();
-    file.extend_from_slice(b"column data would be here");
-    file.extend_from_slice(&f);
-    file.extend_from_slice(&(f.len() as u32).to_le_bytes());
-    file.extend_from_slice(b"PAR1");
-    file
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, Int32Array, StringArray};
+    crate::validation::parquet_bytes(
+        columns
+            .iter()
+            .map(|c| {
+                let array: ArrayRef = if *c == "id" {
+                    Arc::new(Int32Array::from(vec![1, 2]))
+                } else {
+                    Arc::new(StringArray::from(vec!["a", "b"]))
+                };
+                (*c, array)
+            })
+            .collect(),
+    )
 }
 
 async fn json_lines_and_parquet_files_are_checked(app: TestApp) {
