@@ -482,13 +482,13 @@ async fn write(
         },
     )
     .await?;
-    for table in &old.tables {
+    for table in old.tables.iter().filter(|t| !new.tables.iter().any(|n| n.name == t.name)) {
         vq::close_table(txn, row.id, table.name.as_str(), ord).await?;
     }
     for table in &new.tables {
         let columns = serde_json::to_value(records_of(table)).map_err(|e| internal("columns to JSON", e))?;
         let blob = vq::put_blob(txn, row.id, &table.description, columns).await?;
-        vq::open_table(txn, row.id, table.name.as_str(), blob, ord).await?;
+        vq::replace_table(txn, row.id, table.name.as_str(), blob, ord).await?;
     }
     if new.metadata.tags != old.metadata.tags {
         q::replace_tags(txn, row.id, tag_rows(&new.metadata)).await?;

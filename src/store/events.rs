@@ -3,10 +3,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QuerySelect,
-    Statement,
-};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QuerySelect, Statement};
 
 use super::entities::events;
 use crate::domain::event::NewEvent;
@@ -18,28 +15,37 @@ pub const CHANNEL: &str = "daap_events";
 
 /// Appends `event` inside the caller's transaction (see the module docs for the ordering).
 pub async fn append(conn: &impl ConnectionTrait, event: NewEvent) -> Result<EventRow, DbErr> {
-    if conn.get_database_backend() == DbBackend::Postgres {
-        // Delivered when (and only if) the transaction commits.
-        conn.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT pg_notify($1, $2)",
-            [CHANNEL.into(), event.data_product.clone().into()],
-        ))
-        .await?;
+    let backend = conn.get_database_backend();
+    let values: Vec<sea_orm::Value> = vec![
+        uuid::Uuid::new_v4().to_string().into(),
+        event.event_type.as_str().into(),
+        event.data_product.clone().into(),
+        event.version.into(),
+        event.table.into(),
+        Utc::now().into(),
+        event.actor.into(),
+        event.data.into(),
+    ];
+    let sql = match backend {
+        // One round trip: the notification (delivered when, and only if, the transaction
+        // commits) is sent by the statement that inserts the event.
+        DbBackend::Postgres => {
+            "INSERT INTO events (id, event_type, data_product, version, table_name, occurred_at, actor, data) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM (SELECT pg_notify($9, $3)) AS notified RETURNING *"
+        }
+        _ => {
+            "INSERT INTO events (id, event_type, data_product, version, table_name, occurred_at, actor, data) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *"
+        }
+    };
+    let mut values = values;
+    if backend == DbBackend::Postgres {
+        values.push(CHANNEL.into());
     }
-    events::ActiveModel {
-        id: Set(uuid::Uuid::new_v4().to_string()),
-        event_type: Set(event.event_type.as_str().to_owned()),
-        data_product: Set(event.data_product),
-        version: Set(event.version),
-        table_name: Set(event.table),
-        occurred_at: Set(Utc::now()),
-        actor: Set(event.actor),
-        data: Set(event.data),
-        ..Default::default()
-    }
-    .insert(conn)
-    .await
+    EventRow::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
+        .one(conn)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotInserted)
 }
 
 /// Whether an event's transaction is below the horizon: every transaction before it has

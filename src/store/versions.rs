@@ -4,8 +4,8 @@
 //! the intervals of the tables it changed, so its cost and its bytes do not grow with the
 //! number of tables the product has; reading version `ord` is one indexed range query.
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
+    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 
 use super::entities::{data_product_versions as versions, schema_blobs as blobs, version_tables as intervals};
@@ -103,7 +103,8 @@ pub async fn live_table(conn: &impl ConnectionTrait, product_id: i64, name: &str
     .await
 }
 
-/// The blob holding this content for the product, stored now if it is new.
+/// The blob holding this content for the product, stored now if it is new (one statement
+/// when it is new, two when it exists).
 pub async fn put_blob(
     conn: &impl ConnectionTrait,
     product_id: i64,
@@ -111,31 +112,56 @@ pub async fn put_blob(
     columns: serde_json::Value,
 ) -> Result<i64, DbErr> {
     let hash = migration::schema_blob_hash(description, &columns);
-    let found = |conn| {
-        blobs::Entity::find()
-            .select_only()
-            .column(blobs::Column::Id)
-            .filter(blobs::Column::ProductId.eq(product_id))
-            .filter(blobs::Column::Hash.eq(hash.as_str()))
-            .into_tuple::<i64>()
-            .one(conn)
+    let backend = conn.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "INSERT INTO schema_blobs (product_id, hash, description, columns) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (product_id, hash) DO NOTHING RETURNING id"
+        }
+        _ => {
+            "INSERT INTO schema_blobs (product_id, hash, description, columns) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (product_id, hash) DO NOTHING RETURNING id"
+        }
     };
-    if let Some(id) = found(conn).await? {
-        return Ok(id);
+    let values: Vec<sea_orm::Value> =
+        vec![product_id.into(), hash.clone().into(), description.to_owned().into(), columns.into()];
+    if let Some(row) = conn.query_one_raw(Statement::from_sql_and_values(backend, sql, values)).await? {
+        return row.try_get("", "id");
     }
-    // Writers of one product are serialised, so no other transaction stores this blob now;
-    // the conflict clause only keeps a retried write harmless.
-    blobs::Entity::insert(blobs::ActiveModel {
-        product_id: Set(product_id),
-        hash: Set(hash.clone()),
-        description: Set(description.to_owned()),
-        columns: Set(columns),
-        ..Default::default()
-    })
-    .on_conflict_do_nothing_on([blobs::Column::ProductId, blobs::Column::Hash])
-    .exec_without_returning(conn)
+    blobs::Entity::find()
+        .select_only()
+        .column(blobs::Column::Id)
+        .filter(blobs::Column::ProductId.eq(product_id))
+        .filter(blobs::Column::Hash.eq(hash.as_str()))
+        .into_tuple::<i64>()
+        .one(conn)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("schema blob {hash}")))
+}
+
+/// Points `name` at `blob_id` from version `ord` on, ending the interval it had (if any):
+/// one statement on PostgreSQL.
+pub async fn replace_table(
+    conn: &impl ConnectionTrait,
+    product_id: i64,
+    name: &str,
+    blob_id: i64,
+    ord: i32,
+) -> Result<(), DbErr> {
+    let backend = conn.get_database_backend();
+    if backend != DbBackend::Postgres {
+        close_table(conn, product_id, name, ord).await?;
+        return open_table(conn, product_id, name, blob_id, ord).await;
+    }
+    conn.execute_raw(Statement::from_sql_and_values(
+        backend,
+        "WITH closed AS (UPDATE version_tables SET to_ord = $4 \
+           WHERE product_id = $1 AND name = $2 AND to_ord IS NULL) \
+         INSERT INTO version_tables (product_id, name, blob_id, from_ord) VALUES ($1, $2, $3, $4)",
+        [product_id.into(), name.to_owned().into(), blob_id.into(), ord.into()],
+    ))
     .await?;
-    found(conn).await?.ok_or_else(|| DbErr::RecordNotFound(format!("schema blob {hash}")))
+    Ok(())
 }
 
 /// Ends the open interval of `name`: the table is not in version `ord` and later.
