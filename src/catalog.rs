@@ -46,6 +46,9 @@ pub struct WriteOptions {
     pub if_match: Option<String>,
     pub expected: Option<ChangeClass>,
     pub dry_run: bool,
+    /// An `Idempotency-Key` is held: the answer is stored with the change, so the write
+    /// runs in a transaction the answer can join.
+    pub keyed: bool,
 }
 
 /// What a write did (or, for a dry run or a no-op, would do).
@@ -66,7 +69,8 @@ pub enum Resolved {
 /// A write done but not yet committed: the handler renders its answer, which is stored
 /// with the change (idempotency) when it commits.
 pub struct Pending<T> {
-    txn: DatabaseTransaction,
+    /// `None` when the change committed already (one statement, nothing to store with it).
+    txn: Option<DatabaseTransaction>,
     _writer: Option<OwnedMutexGuard<()>>,
     feed: Notifier,
     reads: Arc<ReadCache>,
@@ -80,12 +84,24 @@ impl<T> Pending<T> {
     pub(crate) async fn begin(db: &Db, value: T) -> Result<Pending<T>, ApiError> {
         let writer = db.writer().await;
         let txn = db.conn.begin().await?;
-        Ok(Pending { txn, _writer: writer, feed: db.feed.clone(), reads: db.reads.clone(), touched: Vec::new(), value })
+        Ok(Pending {
+            txn: Some(txn),
+            _writer: writer,
+            feed: db.feed.clone(),
+            reads: db.reads.clone(),
+            touched: Vec::new(),
+            value,
+        })
+    }
+
+    /// A write that committed on its own, its product's head already forgotten.
+    fn committed(db: &Db, value: T) -> Pending<T> {
+        Pending { txn: None, _writer: None, feed: db.feed.clone(), reads: db.reads.clone(), touched: Vec::new(), value }
     }
 
     /// The transaction the write runs in.
     pub(crate) fn txn(&self) -> &DatabaseTransaction {
-        &self.txn
+        self.txn.as_ref().expect("only a write begun with `begin` is given out to add to")
     }
 
     pub(crate) fn map<U>(self, f: impl FnOnce(T) -> U) -> Pending<U> {
@@ -102,7 +118,7 @@ impl<T> Pending<T> {
     /// Appends an event to the feed in this transaction.
     pub(crate) async fn emit(&mut self, event: NewEvent) -> Result<(), ApiError> {
         let product = event.data_product.clone();
-        events::append(&self.txn, event).await?;
+        events::append(self.txn(), event).await?;
         if !self.touched.contains(&product) {
             self.touched.push(product);
         }
@@ -111,10 +127,16 @@ impl<T> Pending<T> {
 
     /// Commits the change together with the answer to replay for an idempotency key.
     pub async fn commit(self, answer: Option<(ClaimedKey, StoredResponse)>) -> Result<T, ApiError> {
+        let Some(txn) = self.txn else {
+            return match answer {
+                None => Ok(self.value),
+                Some(_) => Err(internal("idempotent answer", "the change committed without it")),
+            };
+        };
         if let Some((key, response)) = &answer {
-            idempotency::complete(&self.txn, key, response).await?;
+            idempotency::complete(&txn, key, response).await?;
         }
-        self.txn.commit().await?;
+        txn.commit().await?;
         for product in &self.touched {
             self.reads.forget_head(product);
         }
@@ -277,7 +299,7 @@ pub async fn create_product(
 ) -> Result<Pending<ProductView>, ApiError> {
     who.require_domain(&metadata.domain)?;
     let mut pending = Pending::begin(db, ()).await?;
-    let txn = &pending.txn;
+    let txn = pending.txn();
     if q::find_product(txn, name.as_str(), true).await?.is_some() {
         return Err(already_exists(name));
     }
@@ -383,7 +405,7 @@ async fn write(
     edit: Edit,
 ) -> Result<Pending<WriteOutcome>, ApiError> {
     let pending = Pending::begin(db, ()).await?;
-    let txn = &pending.txn;
+    let txn = pending.txn();
     let row = q::lock_product(txn, name.as_str()).await?.ok_or_else(|| product_not_found(name.as_str()))?;
     if row.deleted_at.is_some() {
         return Err(ApiError::Conflict(format!("data product `{name}` is deleted; restore it before changing it")));
@@ -486,7 +508,7 @@ async fn write(
         vq::close_table(txn, row.id, table.name.as_str(), ord).await?;
     }
     for table in &new.tables {
-        let columns = serde_json::to_value(records_of(table)).map_err(|e| internal("columns to JSON", e))?;
+        let columns = columns_json(&records_of(table))?;
         let blob = vq::put_blob(txn, row.id, &table.description, columns).await?;
         vq::replace_table(txn, row.id, table.name.as_str(), blob, ord).await?;
     }
@@ -533,6 +555,10 @@ pub async fn put_table(
     table: Table,
     opts: &WriteOptions,
 ) -> Result<Pending<(WriteOutcome, TableView, bool)>, ApiError> {
+    if let Some((outcome, created)) = change_table_at_once(db, who, name, &table, opts).await? {
+        let view = snapshot_table(name.as_str(), outcome.product.version, &table);
+        return Ok(Pending::committed(db, (outcome, view, created)));
+    }
     let table_name = table.name.clone();
     let mut pending = write(db, who, name, opts, Edit::PutTable(table.clone())).await?;
     let created = pending.value.changes.iter().any(|c| c.kind == crate::domain::diff::ChangeKind::TableAdded);
@@ -543,6 +569,79 @@ pub async fn put_table(
     }
     let view = snapshot_table(name.as_str(), pending.value.product.version, &table);
     Ok(pending.map(|outcome| (outcome, view, created)))
+}
+
+/// A version-creating table change in one statement, where the database can make one
+/// (`store::versions::change_table`) and nothing has to commit with it (no idempotent
+/// answer, not a dry run, no `If-Match`). The change is computed against the latest
+/// version as the cache has it; the statement makes the version only if the product, its
+/// domain and that table are still what it was computed from, which is all a table
+/// change's class depends on. `None`: nothing was written, take the general path (which
+/// also answers every error, read under the product's lock).
+async fn change_table_at_once(
+    db: &Db,
+    who: &Principal,
+    name: &ProductName,
+    table: &Table,
+    opts: &WriteOptions,
+) -> Result<Option<(WriteOutcome, bool)>, ApiError> {
+    if !vq::changes_tables_in_one_statement(db.backend()) || opts.dry_run || opts.keyed || opts.if_match.is_some() {
+        return Ok(None);
+    }
+    let head = head(db, name.as_str(), true).await?;
+    if head.deleted_at.is_some() {
+        return Ok(None);
+    }
+    let Some(latest) = snapshot(db, &head, head.latest).await? else {
+        return Ok(None);
+    };
+    let metadata = &latest.product.metadata;
+    if who.require_domain(&metadata.domain).is_err() {
+        return Ok(None);
+    }
+    let before = latest.table(table.name.as_str());
+    if before.is_none() && latest.tables.len() >= MAX_TABLES {
+        return Ok(None);
+    }
+    let old_hash = match before {
+        Some(view) => Some(vq::content_hash(&view.description, &columns_json(&view.columns)?)),
+        None => None,
+    };
+    let old = Snapshot { metadata: metadata.clone(), tables: before.map(table_of).transpose()?.into_iter().collect() };
+    let new = Snapshot { metadata: metadata.clone(), tables: vec![table.clone()] };
+    let changes = diff(&old, &new);
+    let class = classify(&changes);
+    if class == ChangeClass::None || opts.expected.is_some_and(|expected| expected != class) {
+        return Ok(None);
+    }
+    let created = before.is_none();
+    let event_type = if created { EventType::SchemaCreated } else { EventType::SchemaUpdated };
+    let changes_json = serde_json::to_value(&changes).map_err(|e| internal("changes to JSON", e))?;
+    let change = vq::TableChange {
+        product_id: head.id,
+        domain: &metadata.domain,
+        table: table.name.as_str(),
+        old_hash,
+        class: class.as_str(),
+        description: &table.description,
+        columns: columns_json(&records_of(table))?,
+        changes: changes_json.clone(),
+        actor: &who.sub,
+        now: Utc::now(),
+        event_type: event_type.as_str(),
+        event_data: serde_json::json!({ "changeType": class.as_str(), "changes": changes_json }),
+        max_tables: MAX_TABLES,
+    };
+    let Some(row) = vq::change_table(&db.conn, change).await? else {
+        return Ok(None);
+    };
+    db.reads.forget_head(name.as_str());
+    db.feed.notify();
+    Ok(Some((WriteOutcome { product: head_view(&row)?, class, changes }, created)))
+}
+
+fn columns_json(columns: &[ColumnRecord]) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(columns).map_err(|e| internal("columns to JSON", e))
 }
 
 /// Removes a table from the next (major) version.
@@ -778,14 +877,14 @@ fn domain_snapshot(s: &VersionSnapshot) -> Result<Snapshot, ApiError> {
 /// Soft-deletes a product: hidden from reads and lists, name kept.
 pub async fn delete_product(db: &Db, who: &Principal, name: &ProductName) -> Result<Pending<()>, ApiError> {
     let mut pending = Pending::begin(db, ()).await?;
-    let row = q::lock_product(&pending.txn, name.as_str())
+    let row = q::lock_product(pending.txn(), name.as_str())
         .await?
         .filter(|r| r.deleted_at.is_none())
         .ok_or_else(|| product_not_found(name.as_str()))?;
     who.require_domain(&row.domain)?;
     let mut active = row.into_active_model();
     active.deleted_at = Set(Some(Utc::now()));
-    q::update_product(&pending.txn, active).await?;
+    q::update_product(pending.txn(), active).await?;
     pending.emit(event(EventType::DataProductDeleted, name.as_str(), who)).await?;
     Ok(pending)
 }
@@ -793,14 +892,14 @@ pub async fn delete_product(db: &Db, who: &Principal, name: &ProductName) -> Res
 /// Undoes a soft delete without making a version.
 pub async fn restore_product(db: &Db, who: &Principal, name: &ProductName) -> Result<Pending<ProductView>, ApiError> {
     let mut pending = Pending::begin(db, ()).await?;
-    let row = q::lock_product(&pending.txn, name.as_str()).await?.ok_or_else(|| product_not_found(name.as_str()))?;
+    let row = q::lock_product(pending.txn(), name.as_str()).await?.ok_or_else(|| product_not_found(name.as_str()))?;
     who.require_domain(&row.domain)?;
     if row.deleted_at.is_none() {
         return Err(ApiError::Conflict(format!("data product `{name}` is not deleted")));
     }
     let mut active = row.into_active_model();
     active.deleted_at = Set(None);
-    let row = q::update_product(&pending.txn, active).await?;
+    let row = q::update_product(pending.txn(), active).await?;
     let view = head_view(&row)?;
     pending.emit(event(EventType::DataProductRestored, name.as_str(), who)).await?;
     Ok(pending.map(|()| view))
@@ -809,9 +908,9 @@ pub async fn restore_product(db: &Db, who: &Principal, name: &ProductName) -> Re
 /// Removes a product and all its versions for good, freeing the name.
 pub async fn purge_product(db: &Db, who: &Principal, name: &ProductName) -> Result<Pending<()>, ApiError> {
     let mut pending = Pending::begin(db, ()).await?;
-    let row = q::lock_product(&pending.txn, name.as_str()).await?.ok_or_else(|| product_not_found(name.as_str()))?;
-    q::purge_product(&pending.txn, row.id).await?;
-    crate::uploads::delete_for_product(&pending.txn, name.as_str()).await?;
+    let row = q::lock_product(pending.txn(), name.as_str()).await?.ok_or_else(|| product_not_found(name.as_str()))?;
+    q::purge_product(pending.txn(), row.id).await?;
+    crate::uploads::delete_for_product(pending.txn(), name.as_str()).await?;
     // The product's earlier events stay in the feed; this is their tombstone.
     pending.emit(event(EventType::DataProductPurged, name.as_str(), who)).await?;
     Ok(pending)

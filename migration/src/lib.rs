@@ -8,6 +8,7 @@ mod m20261123_000003_uploads;
 mod m20261123_000004_webhooks;
 mod m20261203_000005_version_store;
 mod m20261203_000006_upload_validation;
+mod m20261203_000007_one_statement_table_change;
 
 /// Every migration of the service, oldest first.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_webhooks::Migration),
             Box::new(m20261203_000005_version_store::Migration),
             Box::new(m20261203_000006_upload_validation::Migration),
+            Box::new(m20261203_000007_one_statement_table_change::Migration),
         ]
     }
 }

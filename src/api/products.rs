@@ -264,7 +264,7 @@ impl ProductsApi {
                 format!("`name` cannot change; it must equal `{name}` or be left out"),
             )]));
         }
-        let opts = WriteOptions { if_match: if_match.0, expected, dry_run: dry_run.0 };
+        let opts = WriteOptions { if_match: if_match.0, expected, dry_run: dry_run.0, keyed: idem.0.is_some() };
         let pending = catalog::update_metadata(&state.db, &who, &name, metadata, &opts).await?;
         let (body, tag) = (write_result(&pending.value), etag(pending.value.product.version));
         pending.commit(idem.store(|| StoredResponse::json(200, &body, &[("ETag", &tag)]))).await?;

@@ -163,7 +163,7 @@ impl SchemasApi {
         let name = params::product_name(&name)?;
         let table = params::table_name(&table)?;
         let expected = body.0.expected;
-        let opts = WriteOptions { if_match: if_match.0, expected, dry_run: dry_run.0 };
+        let opts = WriteOptions { if_match: if_match.0, expected, dry_run: dry_run.0, keyed: idem.0.is_some() };
         let pending = catalog::put_table(&state.db, &who, &name, body.0.into_table(table.clone()), &opts).await?;
         let (outcome, view, created) = &pending.value;
         let created = *created;
@@ -220,7 +220,7 @@ impl SchemasApi {
     ) -> Result<DeleteResponse, ApiError> {
         let name = params::product_name(&name)?;
         let table = params::table_name(&table)?;
-        let opts = WriteOptions { if_match: if_match.0, expected: None, dry_run: dry_run.0 };
+        let opts = WriteOptions { if_match: if_match.0, expected: None, dry_run: dry_run.0, keyed: idem.0.is_some() };
         let pending = catalog::delete_table(&state.db, &who, &name, &table, &opts).await?;
         let (body, tag) = (write_result(&pending.value), etag(pending.value.product.version));
         pending.commit(idem.store(|| StoredResponse::json(200, &body, &[("ETag", &tag)]))).await?;

@@ -155,9 +155,12 @@ pub async fn replace_table(
     }
     conn.execute_raw(Statement::from_sql_and_values(
         backend,
+        // The insert reads the update's count, so the open interval is closed before the
+        // new one is added (at most one is open per name: `version_tables_live_key`).
         "WITH closed AS (UPDATE version_tables SET to_ord = $4 \
-           WHERE product_id = $1 AND name = $2 AND to_ord IS NULL) \
-         INSERT INTO version_tables (product_id, name, blob_id, from_ord) VALUES ($1, $2, $3, $4)",
+           WHERE product_id = $1 AND name = $2 AND to_ord IS NULL RETURNING id) \
+         INSERT INTO version_tables (product_id, name, blob_id, from_ord) \
+         SELECT $1, $2, $3, $4 FROM (SELECT count(*) FROM closed) AS c",
         [product_id.into(), name.to_owned().into(), blob_id.into(), ord.into()],
     ))
     .await?;
@@ -195,4 +198,71 @@ pub async fn open_table(
     .exec_without_returning(conn)
     .await?;
     Ok(())
+}
+
+/// A version-creating change of one table, for `change_table`.
+pub struct TableChange<'a> {
+    pub product_id: i64,
+    /// The domain the caller's permission was checked against.
+    pub domain: &'a str,
+    pub table: &'a str,
+    /// The content address of the table the change was computed from (`None`: a new table).
+    pub old_hash: Option<String>,
+    /// `major` or `minor`.
+    pub class: &'a str,
+    pub description: &'a str,
+    pub columns: serde_json::Value,
+    pub changes: serde_json::Value,
+    pub actor: &'a str,
+    pub now: chrono::DateTime<chrono::Utc>,
+    pub event_type: &'a str,
+    pub event_data: serde_json::Value,
+    pub max_tables: usize,
+}
+
+/// The content address a table is stored under.
+pub fn content_hash(description: &str, columns: &serde_json::Value) -> String {
+    migration::schema_blob_hash(description, columns)
+}
+
+/// Whether `change_table` can make a version in one statement here (PostgreSQL).
+pub fn changes_tables_in_one_statement(backend: DbBackend) -> bool {
+    backend == DbBackend::Postgres
+}
+
+/// Makes the version of a table change and appends its event in one statement (the
+/// function of migration 000007), committing on its own. `None` when the product, its
+/// domain or the table is no longer what the change was computed from, or it is full:
+/// nothing was written.
+pub async fn change_table(
+    conn: &impl ConnectionTrait,
+    c: TableChange<'_>,
+) -> Result<Option<super::products::ProductRow>, DbErr> {
+    use sea_orm::FromQueryResult as _;
+    let hash = migration::schema_blob_hash(c.description, &c.columns);
+    let values: Vec<sea_orm::Value> = vec![
+        c.product_id.into(),
+        c.domain.to_owned().into(),
+        c.table.to_owned().into(),
+        c.old_hash.into(),
+        c.class.to_owned().into(),
+        hash.into(),
+        c.description.to_owned().into(),
+        c.columns.into(),
+        c.changes.into(),
+        c.actor.to_owned().into(),
+        c.now.into(),
+        uuid::Uuid::new_v4().to_string().into(),
+        c.event_type.to_owned().into(),
+        c.event_data.into(),
+        i32::try_from(c.max_tables).unwrap_or(i32::MAX).into(),
+        super::events::CHANNEL.into(),
+    ];
+    super::products::ProductRow::find_by_statement(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT * FROM daap_change_table($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        values,
+    ))
+    .one(conn)
+    .await
 }

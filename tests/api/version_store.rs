@@ -225,8 +225,46 @@ async fn writers_on_two_replicas_keep_the_feed_and_versions_exact(app: TestApp) 
     assert_eq!(latest["version"], "v1.41", "the table was added once");
 }
 
+async fn concurrent_changes_of_one_table_are_each_classed_against_the_version_before(app: TestApp) {
+    let other = app.replica().await;
+    app.create_product("flip").await;
+    let narrow = table_body("T", vec![col("a", "int")]);
+    let wide = table_body("T", vec![col("a", "int"), col("b", "int")]);
+    app.put_table_ok("flip", "t", &narrow).await;
+    // Eight writers on two replicas flip one table between two shapes. A change computed
+    // from a read another writer has overtaken must not be recorded as made.
+    let writers = (0..8).map(|w| {
+        let target = if w % 2 == 0 { app.clone() } else { other.app.clone() };
+        let (narrow, wide) = (narrow.clone(), wide.clone());
+        tokio::spawn(async move {
+            for i in 0..8 {
+                let body = if (w + i) % 2 == 0 { &wide } else { &narrow };
+                target.put_table_ok("flip", "t", body).await;
+            }
+        })
+    });
+    for joined in join_all(writers).await {
+        joined.expect("a writer finished");
+    }
+    let list = expect(app.get("/v1/data-products/flip/versions?limit=200").await, 200).await.body;
+    let mut versions = list["items"].as_array().expect("versions").clone();
+    versions.reverse();
+    assert!(versions.len() > 3, "the writers made versions: {versions:?}");
+    let mut before = 0;
+    for v in &versions[1..] {
+        let name = v["version"].as_str().expect("version");
+        let path = format!("/v1/data-products/flip/versions/{name}/schemas/t");
+        let columns = expect(app.get(&path).await, 200).await.body["columns"].as_array().expect("columns").len();
+        assert_ne!(columns, before, "{name} changed the table");
+        let want = if columns > before { "minor" } else { "major" };
+        assert_eq!(v["changeType"], want, "{name} went from {before} to {columns} columns");
+        before = columns;
+    }
+}
+
 both!(a_write_stores_only_what_it_changed, a_product_holds_at_most_a_thousand_tables);
 postgres_only!(
     another_replica_sees_a_change_when_its_notification_arrives,
-    writers_on_two_replicas_keep_the_feed_and_versions_exact
+    writers_on_two_replicas_keep_the_feed_and_versions_exact,
+    concurrent_changes_of_one_table_are_each_classed_against_the_version_before
 );
