@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use sea_orm::{ActiveValue::Set, DatabaseTransaction, IntoActiveModel, TransactionTrait};
+use sea_orm::{DatabaseTransaction, TransactionTrait};
 use tokio::sync::OwnedMutexGuard;
 
 pub use crate::store::views::{ColumnRecord, Head, ProductView, TableView, VersionSnapshot, VersionSummary};
@@ -30,9 +30,9 @@ use crate::{
     store::{
         Db,
         cache::ReadCache,
-        entities::{data_product_versions, data_products},
         products::{self as q, ProductFilter, ProductRow},
-        versions::{self as vq, TableRow, VersionRow},
+        versions::{self as vq, VersionRow},
+        views::version_of,
     },
 };
 
@@ -179,52 +179,6 @@ fn internal(what: &str, err: impl std::fmt::Display) -> ApiError {
     ApiError::Internal(anyhow::anyhow!("{what}: {err}"))
 }
 
-fn version_of(major: i32, minor: i32) -> Version {
-    Version { major: major as u32, minor: minor as u32 }
-}
-
-fn parse_metadata(json: &serde_json::Value) -> Result<ProductMetadata, ApiError> {
-    serde_json::from_value(json.clone()).map_err(|e| internal("stored metadata", e))
-}
-
-fn parse_names(json: &serde_json::Value) -> Result<Vec<String>, ApiError> {
-    serde_json::from_value(json.clone()).map_err(|e| internal("stored table names", e))
-}
-
-fn head_view(row: &ProductRow) -> Result<ProductView, ApiError> {
-    Ok(ProductView {
-        name: row.name.clone(),
-        version: version_of(row.version_major, row.version_minor),
-        metadata: parse_metadata(&row.metadata)?,
-        tables: parse_names(&row.table_names)?,
-        created_at: row.created_at,
-        created_by: row.created_by.clone(),
-        updated_at: row.updated_at,
-        updated_by: row.updated_by.clone(),
-        deleted_at: row.deleted_at,
-    })
-}
-
-fn head_of(row: &ProductRow) -> Head {
-    Head {
-        id: row.id,
-        name: row.name.clone(),
-        domain: row.domain.clone(),
-        latest: version_of(row.version_major, row.version_minor),
-        deleted_at: row.deleted_at,
-    }
-}
-
-fn table_view(product: &str, version: Version, row: TableRow) -> Result<TableView, ApiError> {
-    Ok(TableView {
-        product: product.to_owned(),
-        version,
-        name: row.name,
-        description: row.description,
-        columns: serde_json::from_value(row.columns).map_err(|e| internal("stored columns", e))?,
-    })
-}
-
 fn records_of(table: &Table) -> Vec<ColumnRecord> {
     table
         .columns
@@ -282,10 +236,6 @@ pub fn etag_matches_strong(header: &str, version: Version) -> bool {
     header.split(',').map(str::trim).any(|tag| tag == "*" || tag == want)
 }
 
-fn metadata_json(m: &ProductMetadata) -> Result<serde_json::Value, ApiError> {
-    serde_json::to_value(m).map_err(|e| internal("metadata to JSON", e))
-}
-
 fn tag_rows(m: &ProductMetadata) -> Vec<(String, String)> {
     m.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
@@ -304,53 +254,26 @@ pub async fn create_product(
         return Err(already_exists(name));
     }
     let now = Utc::now();
-    let first = Version::FIRST;
-    let metadata_value = metadata_json(&metadata)?;
-    let row = q::insert_product(
-        txn,
-        data_products::ActiveModel {
-            name: Set(name.as_str().to_owned()),
-            domain: Set(metadata.domain.clone()),
-            status: Set(metadata.status.as_str().to_owned()),
-            owner_lc: Set(metadata.data_product_owner.to_lowercase()),
-            description_lc: Set(metadata.description.to_lowercase()),
-            metadata: Set(metadata_value.clone()),
-            table_names: Set(serde_json::json!([])),
-            latest_version_id: Set(0),
-            latest_ord: Set(1),
-            version_major: Set(first.major as i32),
-            version_minor: Set(first.minor as i32),
-            created_at: Set(now),
-            created_by: Set(who.sub.clone()),
-            updated_at: Set(now),
-            updated_by: Set(who.sub.clone()),
-            deleted_at: Set(None),
-            ..Default::default()
-        },
-    )
-    .await
-    .map_err(|e| on_unique(e, || already_exists(name)))?;
+    let row = q::insert_product(txn, name.as_str(), &metadata, &who.sub, now)
+        .await
+        .map_err(|e| on_unique(e, || already_exists(name)))?;
     let version = vq::insert_version(
         txn,
-        data_product_versions::ActiveModel {
-            product_id: Set(row.id),
-            major: Set(first.major as i32),
-            minor: Set(first.minor as i32),
-            ord: Set(1),
-            change_type: Set(ChangeClass::Major.as_str().to_owned()),
-            changes: Set(serde_json::json!([])),
-            metadata: Set(metadata_value),
-            created_at: Set(now),
-            created_by: Set(who.sub.clone()),
-            ..Default::default()
+        vq::NewVersion {
+            product_id: row.id,
+            version: Version::FIRST,
+            ord: 1,
+            class: ChangeClass::Major,
+            changes: &[],
+            metadata: &metadata,
+            actor: &who.sub,
+            now,
         },
     )
     .await?;
     q::replace_tags(txn, row.id, tag_rows(&metadata)).await?;
-    let mut active = row.into_active_model();
-    active.latest_version_id = Set(version.id);
-    let row = q::update_product(txn, active).await?;
-    let view = head_view(&row)?;
+    let row = q::set_first_version(txn, row, version.id).await?;
+    let view = ProductView::of_row(&row)?;
     pending
         .emit(NewEvent {
             version: Some(view.version.to_string()),
@@ -389,7 +312,7 @@ enum Edit {
 async fn live_table(txn: &DatabaseTransaction, row: &ProductRow, name: &TableName) -> Result<Option<Table>, ApiError> {
     let version = version_of(row.version_major, row.version_minor);
     match vq::live_table(txn, row.id, name.as_str()).await? {
-        Some(stored) => Ok(Some(table_of(&table_view(&row.name, version, stored)?)?)),
+        Some(stored) => Ok(Some(table_of(&TableView::of_row(&row.name, version, stored)?)?)),
         None => Ok(None),
     }
 }
@@ -418,9 +341,10 @@ async fn write(
             "If-Match {if_match} does not match the current version \"{current}\""
         )));
     }
-    let old_metadata = parse_metadata(&row.metadata)?;
+    let latest = ProductView::of_row(&row)?;
+    let old_metadata = latest.metadata.clone();
     who.require_domain(&old_metadata.domain)?;
-    let mut names = parse_names(&row.table_names)?;
+    let mut names = latest.tables.clone();
     let (old, new) = match edit {
         Edit::Metadata(metadata) => {
             (Snapshot { metadata: old_metadata, tables: vec![] }, Snapshot { metadata, tables: vec![] })
@@ -464,7 +388,7 @@ async fn write(
         });
     }
     if class == ChangeClass::None {
-        let outcome = WriteOutcome { product: head_view(&row)?, class, changes };
+        let outcome = WriteOutcome { product: latest, class, changes };
         return Ok(pending.map(|()| outcome));
     }
     let next = current.next(class);
@@ -478,7 +402,7 @@ async fn write(
         names.push(table.name.as_str().to_owned());
     }
     names.sort();
-    let mut view = head_view(&row)?;
+    let mut view = latest;
     view.version = next;
     view.metadata = new.metadata.clone();
     view.tables = names.clone();
@@ -487,20 +411,17 @@ async fn write(
     if opts.dry_run {
         return Ok(pending.map(|()| WriteOutcome { product: view, class, changes }));
     }
-    let metadata_value = metadata_json(&new.metadata)?;
     vq::insert_version(
         txn,
-        data_product_versions::ActiveModel {
-            product_id: Set(row.id),
-            major: Set(next.major as i32),
-            minor: Set(next.minor as i32),
-            ord: Set(ord),
-            change_type: Set(class.as_str().to_owned()),
-            changes: Set(serde_json::to_value(&changes).map_err(|e| internal("changes to JSON", e))?),
-            metadata: Set(metadata_value.clone()),
-            created_at: Set(now),
-            created_by: Set(who.sub.clone()),
-            ..Default::default()
+        vq::NewVersion {
+            product_id: row.id,
+            version: next,
+            ord,
+            class,
+            changes: &changes,
+            metadata: &new.metadata,
+            actor: &who.sub,
+            now,
         },
     )
     .await?;
@@ -515,19 +436,12 @@ async fn write(
     if new.metadata.tags != old.metadata.tags {
         q::replace_tags(txn, row.id, tag_rows(&new.metadata)).await?;
     }
-    let mut active = row.into_active_model();
-    active.domain = Set(new.metadata.domain.clone());
-    active.status = Set(new.metadata.status.as_str().to_owned());
-    active.owner_lc = Set(new.metadata.data_product_owner.to_lowercase());
-    active.description_lc = Set(new.metadata.description.to_lowercase());
-    active.metadata = Set(metadata_value);
-    active.table_names = Set(serde_json::Value::from(names));
-    active.latest_ord = Set(ord);
-    active.version_major = Set(next.major as i32);
-    active.version_minor = Set(next.minor as i32);
-    active.updated_at = Set(now);
-    active.updated_by = Set(who.sub.clone());
-    q::update_product(txn, active).await?;
+    q::move_head(
+        txn,
+        row,
+        q::NewHead { metadata: &new.metadata, tables: &names, ord, version: next, actor: &who.sub, now },
+    )
+    .await?;
     Ok(pending.map(|()| WriteOutcome { product: view, class, changes }))
 }
 
@@ -637,7 +551,7 @@ async fn change_table_at_once(
     };
     db.reads.forget_head(name.as_str());
     db.feed.notify();
-    Ok(Some((WriteOutcome { product: head_view(&row)?, class, changes }, created)))
+    Ok(Some((WriteOutcome { product: ProductView::of_row(&row)?, class, changes }, created)))
 }
 
 fn columns_json(columns: &[ColumnRecord]) -> Result<serde_json::Value, ApiError> {
@@ -667,7 +581,7 @@ async fn head(db: &Db, name: &str, include_deleted: bool) -> Result<Arc<Head>, A
         None => {
             let generation = db.reads.generation();
             let row = q::find_product(&db.conn, name, true).await?.ok_or_else(|| product_not_found(name))?;
-            let head = Arc::new(head_of(&row));
+            let head = Arc::new(Head::of_row(&row));
             db.reads.put_head(generation, head.clone());
             head
         }
@@ -696,24 +610,12 @@ async fn snapshot(db: &Db, head: &Head, version: Version) -> Result<Option<Arc<V
 
 async fn load_snapshot(db: &Db, head: &Head, row: &VersionRow) -> Result<Arc<VersionSnapshot>, ApiError> {
     let version = version_of(row.major, row.minor);
-    // The product row has when and by whom the product was created.
-    let product = q::find_product(&db.conn, &head.name, true).await?.ok_or_else(|| product_not_found(&head.name))?;
     let tables = vq::tables_at(&db.conn, head.id, row.ord)
         .await?
         .into_iter()
-        .map(|t| table_view(&head.name, version, t))
+        .map(|t| TableView::of_row(&head.name, version, t))
         .collect::<Result<Vec<_>, _>>()?;
-    let view = ProductView {
-        name: head.name.clone(),
-        version,
-        metadata: parse_metadata(&row.metadata)?,
-        tables: tables.iter().map(|t| t.name.clone()).collect(),
-        created_at: product.created_at,
-        created_by: product.created_by,
-        updated_at: row.created_at,
-        updated_by: row.created_by.clone(),
-        deleted_at: None,
-    };
+    let view = ProductView::of_version(head, row, &tables)?;
     Ok(VersionSnapshot::new(view, tables))
 }
 
@@ -769,7 +671,7 @@ pub async fn list_products(
     let more = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
     let next = if more { rows.last().map(|r| r.name.clone()) } else { None };
-    let views: Vec<ProductView> = rows.iter().map(head_view).collect::<Result<_, _>>()?;
+    let views: Vec<ProductView> = rows.iter().map(ProductView::of_row).collect::<Result<_, _>>()?;
     Ok((views, next))
 }
 
@@ -805,19 +707,7 @@ pub async fn list_versions(
     let mut rows = vq::list_versions(&db.conn, head.id, before, limit + 1).await?;
     let more = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
-    let items: Vec<VersionSummary> = rows
-        .into_iter()
-        .map(|v| {
-            Ok(VersionSummary {
-                version: version_of(v.major, v.minor),
-                change_type: ChangeClass::parse(&v.change_type)
-                    .ok_or_else(|| internal("stored change type", &v.change_type))?,
-                changes: serde_json::from_value(v.changes).map_err(|e| internal("stored changes", e))?,
-                created_at: v.created_at,
-                created_by: v.created_by,
-            })
-        })
-        .collect::<Result<_, ApiError>>()?;
+    let items: Vec<VersionSummary> = rows.into_iter().map(VersionSummary::of_row).collect::<Result<_, _>>()?;
     let next = if more { items.last().map(|v| v.version) } else { None };
     Ok((items, next))
 }
@@ -882,9 +772,7 @@ pub async fn delete_product(db: &Db, who: &Principal, name: &ProductName) -> Res
         .filter(|r| r.deleted_at.is_none())
         .ok_or_else(|| product_not_found(name.as_str()))?;
     who.require_domain(&row.domain)?;
-    let mut active = row.into_active_model();
-    active.deleted_at = Set(Some(Utc::now()));
-    q::update_product(pending.txn(), active).await?;
+    q::set_deleted(pending.txn(), row, Some(Utc::now())).await?;
     pending.emit(event(EventType::DataProductDeleted, name.as_str(), who)).await?;
     Ok(pending)
 }
@@ -897,10 +785,8 @@ pub async fn restore_product(db: &Db, who: &Principal, name: &ProductName) -> Re
     if row.deleted_at.is_none() {
         return Err(ApiError::Conflict(format!("data product `{name}` is not deleted")));
     }
-    let mut active = row.into_active_model();
-    active.deleted_at = Set(None);
-    let row = q::update_product(pending.txn(), active).await?;
-    let view = head_view(&row)?;
+    let row = q::set_deleted(pending.txn(), row, None).await?;
+    let view = ProductView::of_row(&row)?;
     pending.emit(event(EventType::DataProductRestored, name.as_str(), who)).await?;
     Ok(pending.map(|()| view))
 }

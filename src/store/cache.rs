@@ -179,7 +179,15 @@ mod tests {
     }
 
     fn head(name: &str) -> Arc<Head> {
-        Arc::new(Head { id: 1, name: name.into(), domain: "D".into(), latest: Version::FIRST, deleted_at: None })
+        Arc::new(Head {
+            id: 1,
+            name: name.into(),
+            domain: "D".into(),
+            latest: Version::FIRST,
+            deleted_at: None,
+            created_at: chrono::Utc::now(),
+            created_by: "someone".into(),
+        })
     }
 
     #[test]

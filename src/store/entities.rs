@@ -2,7 +2,7 @@
 //! Behaviour lives in `store::*` and `catalog`; these are plain row shapes.
 
 /// A data product and a copy of its latest version's metadata, for lists and filters.
-pub mod data_products {
+pub(in crate::store) mod data_products {
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -36,7 +36,7 @@ pub mod data_products {
 }
 
 /// One tag of a product's latest version, so tag filters use an index.
-pub mod data_product_tags {
+pub(in crate::store) mod data_product_tags {
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -57,7 +57,7 @@ pub mod data_product_tags {
 
 /// An immutable version: the metadata snapshot and what changed from the one before.
 /// `ord` numbers a product's versions 1, 2, … in order; tables refer to it.
-pub mod data_product_versions {
+pub(in crate::store) mod data_product_versions {
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -84,7 +84,7 @@ pub mod data_product_versions {
 
 /// One distinct table content of a product (description and columns), stored once and
 /// shared by every version and table name that has it; `hash` is its content address.
-pub mod schema_blobs {
+pub(in crate::store) mod schema_blobs {
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -106,7 +106,7 @@ pub mod schema_blobs {
 
 /// A table name pointing at one blob for the versions `from_ord <= ord < to_ord`
 /// (`to_ord` NULL: still in the latest version).
-pub mod version_tables {
+pub(in crate::store) mod version_tables {
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]

@@ -1,13 +1,16 @@
 //! Queries over data products (the head rows) and their tags.
 //! Every function takes `&impl ConnectionTrait`, so callers choose the transaction.
+use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect,
     sea_query::{LikeExpr, Query},
 };
 
 use super::entities::{data_product_tags as tags, data_products as products};
+use crate::domain::{model::ProductMetadata, version::Version};
 
 pub use products::Model as ProductRow;
 
@@ -50,12 +53,86 @@ pub async fn lock_product(conn: &impl ConnectionTrait, name: &str) -> Result<Opt
     }
 }
 
-pub async fn insert_product(conn: &impl ConnectionTrait, row: products::ActiveModel) -> Result<ProductRow, DbErr> {
+/// The columns of a product row that copy its latest metadata, for lists and filters.
+fn set_metadata(row: &mut products::ActiveModel, metadata: &ProductMetadata) -> Result<(), DbErr> {
+    row.domain = Set(metadata.domain.clone());
+    row.status = Set(metadata.status.as_str().to_owned());
+    row.owner_lc = Set(metadata.data_product_owner.to_lowercase());
+    row.description_lc = Set(metadata.description.to_lowercase());
+    row.metadata = Set(serde_json::to_value(metadata).map_err(|e| DbErr::Json(e.to_string()))?);
+    Ok(())
+}
+
+/// Inserts the row of a new product at its first version (`ord` 1), without tables.
+pub async fn insert_product(
+    conn: &impl ConnectionTrait,
+    name: &str,
+    metadata: &ProductMetadata,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<ProductRow, DbErr> {
+    let first = Version::FIRST;
+    let mut row = products::ActiveModel {
+        name: Set(name.to_owned()),
+        table_names: Set(serde_json::json!([])),
+        latest_version_id: Set(0),
+        latest_ord: Set(1),
+        version_major: Set(first.major as i32),
+        version_minor: Set(first.minor as i32),
+        created_at: Set(now),
+        created_by: Set(actor.to_owned()),
+        updated_at: Set(now),
+        updated_by: Set(actor.to_owned()),
+        deleted_at: Set(None),
+        ..Default::default()
+    };
+    set_metadata(&mut row, metadata)?;
     row.insert(conn).await
 }
 
-pub async fn update_product(conn: &impl ConnectionTrait, row: products::ActiveModel) -> Result<ProductRow, DbErr> {
-    row.update(conn).await
+/// Records which version row is the first one of a new product.
+pub async fn set_first_version(
+    conn: &impl ConnectionTrait,
+    row: ProductRow,
+    version_id: i64,
+) -> Result<ProductRow, DbErr> {
+    let mut active = row.into_active_model();
+    active.latest_version_id = Set(version_id);
+    active.update(conn).await
+}
+
+/// What a new latest version makes of a product's row.
+pub struct NewHead<'a> {
+    pub metadata: &'a ProductMetadata,
+    pub tables: &'a [String],
+    pub ord: i32,
+    pub version: Version,
+    pub actor: &'a str,
+    pub now: DateTime<Utc>,
+}
+
+/// Moves the product's row to its new latest version.
+pub async fn move_head(conn: &impl ConnectionTrait, row: ProductRow, head: NewHead<'_>) -> Result<ProductRow, DbErr> {
+    let mut active = row.into_active_model();
+    set_metadata(&mut active, head.metadata)?;
+    active.table_names = Set(serde_json::json!(head.tables));
+    active.latest_ord = Set(head.ord);
+    active.version_major = Set(head.version.major as i32);
+    active.version_minor = Set(head.version.minor as i32);
+    active.updated_at = Set(head.now);
+    active.updated_by = Set(head.actor.to_owned());
+    active.update(conn).await
+}
+
+/// Soft-deletes (`Some`) or restores (`None`) a product.
+pub async fn set_deleted(
+    conn: &impl ConnectionTrait,
+    row: ProductRow,
+    at: Option<DateTime<Utc>>,
+) -> Result<ProductRow, DbErr> {
+    let mut active = row.into_active_model();
+    active.deleted_at = Set(at);
+    active.update(conn).await
 }
 
 /// Replaces the indexed tags of a product with those of its latest version.

@@ -9,6 +9,11 @@ use sea_orm::{
 };
 
 use super::entities::{data_product_versions as versions, schema_blobs as blobs, version_tables as intervals};
+use crate::domain::{
+    diff::{Change, ChangeClass},
+    model::ProductMetadata,
+    version::Version,
+};
 
 pub use versions::Model as VersionRow;
 
@@ -20,8 +25,34 @@ pub struct TableRow {
     pub columns: serde_json::Value,
 }
 
-pub async fn insert_version(conn: &impl ConnectionTrait, row: versions::ActiveModel) -> Result<VersionRow, DbErr> {
-    row.insert(conn).await
+/// A version to record.
+pub struct NewVersion<'a> {
+    pub product_id: i64,
+    pub version: Version,
+    pub ord: i32,
+    pub class: ChangeClass,
+    pub changes: &'a [Change],
+    pub metadata: &'a ProductMetadata,
+    pub actor: &'a str,
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
+pub async fn insert_version(conn: &impl ConnectionTrait, v: NewVersion<'_>) -> Result<VersionRow, DbErr> {
+    let json = |value: Result<serde_json::Value, serde_json::Error>| value.map_err(|e| DbErr::Json(e.to_string()));
+    versions::ActiveModel {
+        product_id: Set(v.product_id),
+        major: Set(v.version.major as i32),
+        minor: Set(v.version.minor as i32),
+        ord: Set(v.ord),
+        change_type: Set(v.class.as_str().to_owned()),
+        changes: Set(json(serde_json::to_value(v.changes))?),
+        metadata: Set(json(serde_json::to_value(v.metadata))?),
+        created_at: Set(v.now),
+        created_by: Set(v.actor.to_owned()),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await
 }
 
 /// The version `major.minor` of a product, or the newest of `major` when `minor` is `None`.

@@ -8,11 +8,100 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use sea_orm::DbErr;
+
+use super::{
+    products::ProductRow,
+    versions::{TableRow, VersionRow},
+};
 use crate::domain::{
     diff::{Change, ChangeClass},
     model::ProductMetadata,
     version::Version,
 };
+
+// The one place rows become the values reads and writes work with.
+
+/// A version as its stored numbers.
+pub fn version_of(major: i32, minor: i32) -> Version {
+    Version { major: major as u32, minor: minor as u32 }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(what: &str, json: &serde_json::Value) -> Result<T, DbErr> {
+    T::deserialize(json).map_err(|e| DbErr::Json(format!("stored {what}: {e}")))
+}
+
+impl ProductView {
+    /// The latest version of a product, from its row.
+    pub fn of_row(row: &ProductRow) -> Result<ProductView, DbErr> {
+        Ok(ProductView {
+            name: row.name.clone(),
+            version: version_of(row.version_major, row.version_minor),
+            metadata: decode("metadata", &row.metadata)?,
+            tables: decode("table names", &row.table_names)?,
+            created_at: row.created_at,
+            created_by: row.created_by.clone(),
+            updated_at: row.updated_at,
+            updated_by: row.updated_by.clone(),
+            deleted_at: row.deleted_at,
+        })
+    }
+
+    /// The product as of the version `row`, holding `tables`.
+    pub fn of_version(head: &Head, row: &VersionRow, tables: &[TableView]) -> Result<ProductView, DbErr> {
+        Ok(ProductView {
+            name: head.name.clone(),
+            version: version_of(row.major, row.minor),
+            metadata: decode("metadata", &row.metadata)?,
+            tables: tables.iter().map(|t| t.name.clone()).collect(),
+            created_at: head.created_at,
+            created_by: head.created_by.clone(),
+            updated_at: row.created_at,
+            updated_by: row.created_by.clone(),
+            deleted_at: None,
+        })
+    }
+}
+
+impl Head {
+    pub fn of_row(row: &ProductRow) -> Head {
+        Head {
+            id: row.id,
+            name: row.name.clone(),
+            domain: row.domain.clone(),
+            latest: version_of(row.version_major, row.version_minor),
+            deleted_at: row.deleted_at,
+            created_at: row.created_at,
+            created_by: row.created_by.clone(),
+        }
+    }
+}
+
+impl TableView {
+    /// A table of `product` as version `version` holds it.
+    pub fn of_row(product: &str, version: Version, row: TableRow) -> Result<TableView, DbErr> {
+        Ok(TableView {
+            product: product.to_owned(),
+            version,
+            name: row.name,
+            description: row.description,
+            columns: decode("columns", &row.columns)?,
+        })
+    }
+}
+
+impl VersionSummary {
+    pub fn of_row(row: VersionRow) -> Result<VersionSummary, DbErr> {
+        Ok(VersionSummary {
+            version: version_of(row.major, row.minor),
+            change_type: ChangeClass::parse(&row.change_type)
+                .ok_or_else(|| DbErr::Type(format!("stored change type `{}`", row.change_type)))?,
+            changes: decode("changes", &row.changes)?,
+            created_at: row.created_at,
+            created_by: row.created_by,
+        })
+    }
+}
 
 /// A product as of one version, ready to render.
 #[derive(Debug, Clone)]
@@ -66,6 +155,9 @@ pub struct Head {
     pub domain: String,
     pub latest: Version,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// When and by whom the product was created (every version shows it).
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
 }
 
 /// One immutable version of a product, decoded, with its tables in name order, and the
