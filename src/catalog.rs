@@ -18,7 +18,7 @@ use crate::{
     auth::Principal,
     domain::{
         column_type::ColumnType,
-        diff::{Change, ChangeClass, classify, diff},
+        diff::{Change, ChangeClass, classify, diff, diff_tables},
         model::{Column, ProductMetadata, Snapshot, Table},
         names::{ColumnName, ProductName, TableName},
         public_id::PublicId,
@@ -194,8 +194,11 @@ fn records_of(table: &Table) -> Vec<ColumnRecord> {
 
 /// A stored table, parsed back into domain types (for the versioning rules).
 fn table_of(view: &TableView) -> Result<Table, ApiError> {
-    let columns = view
-        .columns
+    table_from(&view.name, view.description.clone(), &view.columns)
+}
+
+fn table_from(name: &str, description: String, columns: &[ColumnRecord]) -> Result<Table, ApiError> {
+    let columns = columns
         .iter()
         .map(|r| {
             Ok(Column {
@@ -206,11 +209,7 @@ fn table_of(view: &TableView) -> Result<Table, ApiError> {
             })
         })
         .collect::<Result<_, ApiError>>()?;
-    Ok(Table {
-        name: TableName::parse(&view.name).map_err(|e| internal("stored table name", e))?,
-        description: view.description.clone(),
-        columns,
-    })
+    Ok(Table { name: TableName::parse(name).map_err(|e| internal("stored table name", e))?, description, columns })
 }
 
 /// A table of the snapshot as it reads in `version`.
@@ -487,10 +486,10 @@ pub async fn put_table(
 
 /// A version-creating table change in one statement, where the database can make one
 /// (`store::versions::change_table`) and nothing has to commit with it (no idempotent
-/// answer, not a dry run, no `If-Match`). The change is computed against the latest
-/// version as the cache has it; the statement makes the version only if the product, its
-/// domain and that table are still what it was computed from, which is all a table
-/// change's class depends on. `None`: nothing was written, take the general path (which
+/// answer, not a dry run, no `If-Match`). The change is computed against the table as one
+/// unlocked read finds it (the product's other tables are never read); the statement makes
+/// the version only if the product, its domain and that table are still what it was
+/// computed from, which is all a table change's class depends on. `None`: nothing was written, take the general path (which
 /// also answers every error, read under the product's lock).
 async fn change_table_at_once(
     db: &Db,
@@ -502,28 +501,21 @@ async fn change_table_at_once(
     if !vq::changes_tables_in_one_statement(db.backend()) || opts.dry_run || opts.keyed || opts.if_match.is_some() {
         return Ok(None);
     }
-    let head = head(db, name.as_str(), true).await?;
-    if head.deleted_at.is_some() {
-        return Ok(None);
-    }
-    let Some(latest) = snapshot(db, &head, head.latest).await? else {
+    let Some(mut live) = vq::live_for_change(&db.conn, name.as_str(), table.name.as_str()).await? else {
         return Ok(None);
     };
-    let metadata = &latest.product.metadata;
-    if who.require_domain(&metadata.domain).is_err() {
+    if live.deleted || who.require_domain(&live.domain).is_err() {
         return Ok(None);
     }
-    let before = latest.table(table.name.as_str());
-    if before.is_none() && latest.tables.len() >= MAX_TABLES {
-        return Ok(None);
-    }
-    let old_hash = match before {
-        Some(view) => Some(vq::content_hash(&view.description, &columns_json(&view.columns)?)),
-        None => None,
+    let before = match (live.description.take(), live.columns.take()) {
+        (Some(description), Some(columns)) => {
+            let columns: Vec<ColumnRecord> =
+                serde_json::from_value(columns).map_err(|e| internal("stored columns", e))?;
+            Some(table_from(table.name.as_str(), description, &columns)?)
+        }
+        _ => None,
     };
-    let old = Snapshot { metadata: metadata.clone(), tables: before.map(table_of).transpose()?.into_iter().collect() };
-    let new = Snapshot { metadata: metadata.clone(), tables: vec![table.clone()] };
-    let changes = diff(&old, &new);
+    let changes = diff_tables(before.as_slice(), std::slice::from_ref(table));
     let class = classify(&changes);
     if class == ChangeClass::None || opts.expected.is_some_and(|expected| expected != class) {
         return Ok(None);
@@ -532,10 +524,10 @@ async fn change_table_at_once(
     let event_type = if created { EventType::SchemaCreated } else { EventType::SchemaUpdated };
     let changes_json = serde_json::to_value(&changes).map_err(|e| internal("changes to JSON", e))?;
     let change = vq::TableChange {
-        product_id: head.id,
-        domain: &metadata.domain,
+        product_id: live.product_id,
+        domain: &live.domain,
         table: table.name.as_str(),
-        old_hash,
+        old_hash: live.hash.clone(),
         class: class.as_str(),
         description: &table.description,
         columns: columns_json(&records_of(table))?,

@@ -1,5 +1,8 @@
 //! A table's open interval is unique per name (a partial unique index, which also makes
-//! "the latest version's table `t`" one index lookup however long its history is), and,
+//! "the latest version's table `t`" one index lookup however long its history is; it
+//! replaces the unique index on `(product_id, name, from_ord)`, which a fresh `from_ord`
+//! under the product's lock made redundant), the feed's indexes by `seq` alone go (every
+//! read orders by `(txid, seq)` since migration 000005), so a write maintains fewer, and,
 //! on PostgreSQL, `daap_change_table`: the whole of a version-creating table change as one
 //! function call, so the product's row lock is held for one round trip and the commit.
 //!
@@ -20,8 +23,23 @@ enum VersionTables {
     Table,
     ProductId,
     Name,
+    FromOrd,
     ToOrd,
 }
+
+#[derive(DeriveIden)]
+enum Events {
+    Table,
+    DataProduct,
+    EventType,
+    Seq,
+}
+
+/// Indexes of the feed by `seq` alone, which no read uses any more.
+const SEQ_INDEXES: [(&str, Events); 2] =
+    [("events_data_product_seq_idx", Events::DataProduct), ("events_type_seq_idx", Events::EventType)];
+
+const NAME_FROM_KEY: &str = "version_tables_product_name_from_key";
 
 const LIVE_INDEX: &str = "version_tables_live_key";
 
@@ -109,6 +127,10 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        manager.drop_index(Index::drop().name(NAME_FROM_KEY).table(VersionTables::Table).to_owned()).await?;
+        for (name, _) in SEQ_INDEXES {
+            manager.drop_index(Index::drop().name(name).table(Events::Table).to_owned()).await?;
+        }
         if manager.get_database_backend() == DbBackend::Postgres {
             manager.get_connection().execute_unprepared(CHANGE_TABLE).await?;
         }
@@ -125,6 +147,23 @@ impl MigrationTrait for Migration {
                 )
                 .await?;
         }
+        for (name, col) in SEQ_INDEXES {
+            manager
+                .create_index(Index::create().name(name).table(Events::Table).col(col).col(Events::Seq).to_owned())
+                .await?;
+        }
+        manager
+            .create_index(
+                Index::create()
+                    .name(NAME_FROM_KEY)
+                    .table(VersionTables::Table)
+                    .col(VersionTables::ProductId)
+                    .col(VersionTables::Name)
+                    .col(VersionTables::FromOrd)
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
         manager.drop_index(Index::drop().name(LIVE_INDEX).table(VersionTables::Table).to_owned()).await?;
         Ok(())
     }

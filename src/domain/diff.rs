@@ -121,11 +121,18 @@ impl Change {
 /// added, retyped, re-nulled and re-described columns, then a reordering.
 pub fn diff(old: &Snapshot, new: &Snapshot) -> Vec<Change> {
     let mut changes = diff_metadata(&old.metadata, &new.metadata);
+    changes.extend(diff_tables(&old.tables, &new.tables));
+    changes
+}
+
+/// The differences between two sets of tables, by table name (as `diff` lists them).
+pub fn diff_tables(old: &[Table], new: &[Table]) -> Vec<Change> {
+    let mut changes = Vec::new();
     let mut tables: BTreeMap<&TableName, (Option<&Table>, Option<&Table>)> = BTreeMap::new();
-    for table in &old.tables {
+    for table in old {
         tables.entry(&table.name).or_default().0 = Some(table);
     }
-    for table in &new.tables {
+    for table in new {
         tables.entry(&table.name).or_default().1 = Some(table);
     }
     for (name, pair) in tables {

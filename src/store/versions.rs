@@ -256,6 +256,39 @@ pub fn content_hash(description: &str, columns: &serde_json::Value) -> String {
     migration::schema_blob_hash(description, columns)
 }
 
+/// A product and one of its tables as the latest version has them, read without a lock
+/// for `change_table` (which checks them again under the lock).
+#[derive(Debug, FromQueryResult)]
+pub struct LiveTable {
+    pub product_id: i64,
+    pub domain: String,
+    pub deleted: bool,
+    /// The table's content address, description and columns (`None`: no such table).
+    pub hash: Option<String>,
+    pub description: Option<String>,
+    pub columns: Option<serde_json::Value>,
+}
+
+/// The product `product` and its table `table` in the latest version, in one query
+/// (PostgreSQL, for `change_table`); `None` when there is no such product.
+pub async fn live_for_change(
+    conn: &impl ConnectionTrait,
+    product: &str,
+    table: &str,
+) -> Result<Option<LiveTable>, DbErr> {
+    LiveTable::find_by_statement(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT p.id AS product_id, p.domain, p.deleted_at IS NOT NULL AS deleted, b.hash, b.description, b.columns \
+           FROM data_products p \
+           LEFT JOIN version_tables t ON t.product_id = p.id AND t.name = $2 AND t.to_ord IS NULL \
+           LEFT JOIN schema_blobs b ON b.id = t.blob_id \
+          WHERE p.name = $1",
+        [product.to_owned().into(), table.to_owned().into()],
+    ))
+    .one(conn)
+    .await
+}
+
 /// Whether `change_table` can make a version in one statement here (PostgreSQL).
 pub fn changes_tables_in_one_statement(backend: DbBackend) -> bool {
     backend == DbBackend::Postgres
