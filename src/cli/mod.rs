@@ -3,7 +3,8 @@
 //! `DAAP_TOKEN` (or `--url`/`--token`), and `DAAP_CLI_STATE_DIR` for upload resume state.
 //! Every command ends in one of the exit codes below; what went wrong goes to stderr, results
 //! to stdout (`--json` for machines).
-//! Test-only: `DAAP_CLI_FAIL_PART_ONCE=<part number>` breaks that part's first PUT mid-body.
+//! Test-only: `DAAP_CLI_FAIL_PART_ONCE=<part number>` breaks that part's first PUT mid-body;
+//! `DAAP_CLI_STOP_AFTER_PARTS=<n>` exits (code 1) once n parts are stored, as if interrupted.
 mod client;
 mod follow;
 mod output;

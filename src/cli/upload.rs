@@ -38,6 +38,8 @@ const CHUNK: usize = 512 * 1024;
 const ATTEMPTS: u32 = 6;
 /// Test-only: the part (1 for a single PUT) whose first attempt breaks off mid-body.
 const FAIL_PART_ONCE: &str = "DAAP_CLI_FAIL_PART_ONCE";
+/// Test-only: the process exits (code 1) once this many parts are stored, as if interrupted.
+const STOP_AFTER_PARTS: &str = "DAAP_CLI_STOP_AFTER_PARTS";
 
 #[derive(Debug, Args)]
 pub struct UploadArgs {
@@ -361,6 +363,7 @@ async fn send_parts(
             progress.add(part.size);
         }
     }
+    let stop_after: Option<usize> = std::env::var(STOP_AFTER_PARTS).ok().and_then(|v| v.parse().ok());
     let todo: Vec<&Part> = {
         let done = state.lock().unwrap_or_else(|e| e.into_inner());
         parts.iter().filter(|p| !done.etags.contains_key(&p.number)).collect()
@@ -378,7 +381,12 @@ async fn send_parts(
                     s.etags.insert(part.number, etag);
                     s.clone()
                 };
-                state_file.save(&snapshot)
+                state_file.save(&snapshot)?;
+                if stop_after.is_some_and(|n| snapshot.etags.len() >= n) {
+                    eprintln!("{STOP_AFTER_PARTS}: stopping on purpose after {} parts", snapshot.etags.len());
+                    std::process::exit(EXIT_FAILURE);
+                }
+                Ok(())
             }
         })
         .buffer_unordered(args.parallel as usize)
