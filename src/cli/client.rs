@@ -166,7 +166,11 @@ impl Client {
     pub async fn send(&self, request: RequestBuilder) -> Result<Response, CliError> {
         let request = request.build().map_err(|e| CliError::Failed(format!("cannot build a request: {e}")))?;
         let what = format!("cannot reach {} ({} {})", self.base, request.method(), request.url().path());
-        let resp = self.http.execute(request).await.map_err(|source| CliError::Transport { what, source })?;
+        let resp = self
+            .http
+            .execute(request)
+            .await
+            .map_err(|source| CliError::Transport { what, source: source.without_url() })?;
         if resp.status().is_success() || resp.status() == StatusCode::NOT_MODIFIED {
             Ok(resp)
         } else {

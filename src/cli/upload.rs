@@ -33,9 +33,11 @@ use super::{
 };
 
 /// Bytes read from disk per chunk, for the hash and for the bodies.
-const CHUNK: usize = 512 * 1024;
-/// Attempts per PUT (and per API call) before giving up.
-const ATTEMPTS: u32 = 6;
+const CHUNK: usize = 1024 * 1024;
+/// Attempts per part PUT before giving up (0.5 + 1 + 2 + 4 + 8 s of backoff in between).
+const PART_ATTEMPTS: u32 = 6;
+/// Attempts per API call (create, part URLs, complete, status) before giving up.
+const API_ATTEMPTS: u32 = 4;
 /// Test-only: the part (1 for a single PUT) whose first attempt breaks off mid-body.
 const FAIL_PART_ONCE: &str = "DAAP_CLI_FAIL_PART_ONCE";
 /// Test-only: the process exits (code 1) once this many parts are stored, as if interrupted.
@@ -275,7 +277,7 @@ async fn create(client: &Client, path: &str, body: &Value, key: &str) -> Result<
     .await
 }
 
-/// Runs `call` until it succeeds, fails for good, or `ATTEMPTS` are spent.
+/// Runs `call` until it succeeds, fails for good, or `API_ATTEMPTS` are spent.
 async fn with_retries<T, F, Fut>(what: &str, mut call: F) -> Result<T, CliError>
 where
     F: FnMut() -> Fut,
@@ -285,7 +287,7 @@ where
     loop {
         match call().await {
             Ok(v) => return Ok(v),
-            Err(err) if attempt < ATTEMPTS && err.is_transient() => {
+            Err(err) if attempt < API_ATTEMPTS && err.is_transient() => {
                 let delay = backoff(attempt);
                 eprintln!("note: {what}: {err}; trying again in {} ms", delay.as_millis());
                 tokio::time::sleep(delay).await;
@@ -314,7 +316,7 @@ async fn md5_base64(path: &Path, size: u64, terminal: bool) -> Result<String, Cl
         let what = || format!("reading {}", path.display());
         let mut file = std::fs::File::open(&path).map_err(CliError::io(what()))?;
         let mut hash = Md5::new();
-        let mut buf = vec![0u8; 4 * CHUNK];
+        let mut buf = vec![0u8; 2 * CHUNK];
         loop {
             let n = file.read(&mut buf).map_err(CliError::io(what()))?;
             if n == 0 {
@@ -449,7 +451,7 @@ async fn put_part(
             Ok(etag) => return Ok(etag),
             Err(err) => {
                 progress.sub(counted.load(Ordering::Relaxed));
-                if attempt >= ATTEMPTS || !err.is_transient() {
+                if attempt >= PART_ATTEMPTS || !err.is_transient() {
                     return Err(err);
                 }
                 let delay = backoff(attempt);
@@ -457,7 +459,7 @@ async fn put_part(
                     "part {}: {err}; retrying ({} of {}) in {} ms",
                     part.number,
                     attempt + 1,
-                    ATTEMPTS,
+                    PART_ATTEMPTS,
                     delay.as_millis()
                 ));
                 tokio::time::sleep(delay).await;
