@@ -617,3 +617,25 @@ async fn finish(client: &Client, args: &UploadArgs, id: &str) -> Result<i32, Cli
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_half_a_second_to_eight_with_at_most_a_quarter_of_jitter() {
+        for (attempt, base_ms) in [(1, 500), (2, 1000), (3, 2000), (4, 4000), (5, 8000), (9, 8000)] {
+            let d = backoff(attempt).as_millis();
+            assert!(d >= base_ms && d <= base_ms + base_ms / 4, "attempt {attempt}: {d} ms");
+        }
+    }
+
+    #[test]
+    fn an_upload_expiring_within_a_minute_or_without_a_readable_time_is_not_resumed() {
+        let later = (chrono::Utc::now() + chrono::Duration::minutes(10)).to_rfc3339();
+        let soon = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc3339();
+        assert!(!expires_soon(&later));
+        assert!(expires_soon(&soon));
+        assert!(expires_soon("not a time"));
+    }
+}
