@@ -4,6 +4,8 @@ pub mod api;
 pub mod auth;
 /// The workflows behind the API; each owns its transaction.
 pub mod catalog;
+/// The command line for producers (`daap upload`, `ls`, `events`, ...): a client of the HTTP API.
+pub mod cli;
 /// Settings from flags and environment variables.
 pub mod config;
 /// Pure rules: names, column types, versions, public IDs, diffs.

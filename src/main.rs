@@ -1,10 +1,11 @@
-//! The `daap` command: `serve` (default), `migrate up|down|status`, `openapi`.
+//! The `daap` command: `serve` (default), `migrate up|down|status`, `token`, `openapi`, and the
+//! client commands of `daap::cli` (`upload`, `get`, `ls`, `versions`, `diff`, `events`, `export`).
 use clap::{Parser, Subcommand, ValueEnum};
 use daap::{config::Settings, startup::Application, store::Db, telemetry};
 use migration::{Migrator, MigratorTrait};
 
 #[derive(Parser)]
-#[command(name = "daap", version, about = "A metadata API for data products")]
+#[command(name = "daap", version, about = "A metadata API for data products", after_help = daap::cli::EXIT_CODES_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -42,6 +43,8 @@ enum Command {
         #[arg(long, value_enum, default_value_t = SpecFormat::Yaml)]
         format: SpecFormat,
     },
+    #[command(flatten)]
+    Client(daap::cli::ClientCommand),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -59,7 +62,11 @@ enum SpecFormat {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|err| {
+        // Help and version go to stdout with 0; a wrong command line is exit code 3.
+        let _ = err.print();
+        std::process::exit(if err.use_stderr() { daap::cli::EXIT_USAGE } else { daap::cli::EXIT_OK })
+    });
     telemetry::init(cli.settings.log_format);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.settings).await,
@@ -82,6 +89,7 @@ async fn main() -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
+        Command::Client(command) => std::process::exit(daap::cli::run(command).await),
         Command::Openapi { format } => {
             match format {
                 SpecFormat::Yaml => print!("{}", daap::api::openapi_yaml()),
