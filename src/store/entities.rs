@@ -158,6 +158,8 @@ pub mod events {
 pub mod idempotency_keys {
     use sea_orm::entity::prelude::*;
 
+    pub use crate::store::idempotency_keys::KeyState;
+
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "idempotency_keys")]
     pub struct Model {
@@ -166,7 +168,7 @@ pub mod idempotency_keys {
         #[sea_orm(primary_key, auto_increment = false)]
         pub key: String,
         pub fingerprint: String,
-        pub state: String,
+        pub state: KeyState,
         pub locked_until: DateTimeUtc,
         pub response_status: Option<i32>,
         pub response_headers: Option<Json>,

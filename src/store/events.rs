@@ -1,9 +1,11 @@
-//! The change feed's table: appending an event inside a write's transaction, and reading
-//! pages in feed order. The ordering design is explained in `crate::events`.
-use std::time::Duration;
+//! The change feed's table: appending an event inside a write's transaction, reading
+//! pages in feed order, and hearing commits (`Notifier`; on PostgreSQL through `LISTEN`).
+//! The ordering design is explained in `crate::events`.
+use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QuerySelect, Statement};
+use tokio::sync::watch;
 
 use super::entities::events;
 use crate::domain::event::NewEvent;
@@ -153,4 +155,72 @@ async fn read_once(conn: &impl ConnectionTrait, q: &FeedQuery) -> Result<(Vec<Ev
         rows.push(EventRow::from_query_result(&row, "")?);
     }
     Ok((rows, false))
+}
+
+/// Wakes every waiting feed reader when events commit.
+#[derive(Clone)]
+pub struct Notifier(Arc<watch::Sender<u64>>);
+
+impl Default for Notifier {
+    fn default() -> Self {
+        Notifier(Arc::new(watch::channel(0).0))
+    }
+}
+
+impl Notifier {
+    /// Called after a transaction with events commits.
+    pub fn notify(&self) {
+        self.0.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Changes whenever events commit.
+    pub fn epoch(&self) -> u64 {
+        *self.0.borrow()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.0.subscribe()
+    }
+
+    /// Listens for commits of other replicas (PostgreSQL only) for as long as the process
+    /// runs, telling `on` what it hears: `Listening` once the channel is open (anything may
+    /// have committed before), `Committed(product)` per notification, `Lost` when the
+    /// connection breaks (until the next `Listening`, nothing is heard).
+    pub fn listen_postgres(&self, pool: sea_orm::sqlx::PgPool, on: Arc<dyn Fn(Heard<'_>) + Send + Sync>) {
+        let notifier = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match sea_orm::sqlx::postgres::PgListener::connect_with(&pool).await {
+                    Ok(mut listener) => {
+                        if listener.listen(CHANNEL).await.is_ok() {
+                            on(Heard::Listening);
+                            // Anything committed while we were not listening.
+                            notifier.notify();
+                            // `try_recv` says when the connection was lost (`recv` would reconnect
+                            // silently, and what was sent meanwhile would never be heard).
+                            while let Ok(Some(notification)) = listener.try_recv().await {
+                                on(Heard::Committed(notification.payload()));
+                                notifier.notify();
+                            }
+                        }
+                        on(Heard::Lost);
+                    }
+                    Err(err) => {
+                        on(Heard::Lost);
+                        tracing::warn!(error = %err, "feed listener cannot connect; retrying");
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        });
+    }
+}
+
+/// What the change listener hears.
+#[derive(Debug, Clone, Copy)]
+pub enum Heard<'a> {
+    Listening,
+    /// An event about this product committed on some replica.
+    Committed(&'a str),
+    Lost,
 }

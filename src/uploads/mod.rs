@@ -307,8 +307,8 @@ impl Uploads {
                 Ok((inserted, transfer))
             }
             None => {
-                let _writer = self.db.writer().await;
-                Ok((active.insert(&self.db.conn).await?, transfer))
+                let write = crate::store::tx::Autocommit::begin(&self.db).await;
+                Ok((active.insert(write.conn()).await?, transfer))
             }
         }
     }

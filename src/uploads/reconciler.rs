@@ -104,9 +104,9 @@ async fn lease(uploads: &Uploads, every: Duration) -> Result<Vec<UploadRow>, sea
              ORDER BY lease_until IS NOT NULL, lease_until, seq LIMIT {BATCH}) RETURNING *"
         ),
     };
-    let _writer = db.writer().await;
+    let write = crate::store::tx::Autocommit::begin(db).await;
     uploads::Entity::find()
         .from_raw_sql(Statement::from_sql_and_values(backend, sql, [until.into(), now.into()]))
-        .all(&db.conn)
+        .all(write.conn())
         .await
 }

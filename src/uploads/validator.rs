@@ -173,23 +173,23 @@ async fn lease(uploads: &Uploads, token: &str) -> Result<Option<UploadRow>, sea_
              ORDER BY seq LIMIT 1) RETURNING *"
         }
     };
-    let _writer = db.writer().await;
+    let write = crate::store::tx::Autocommit::begin(db).await;
     uploads::Entity::find()
         .from_raw_sql(Statement::from_sql_and_values(backend, sql, [until.into(), token.into(), now.into()]))
-        .one(&db.conn)
+        .one(write.conn())
         .await
 }
 
 /// Extends the lease; `false` when it is no longer this worker's.
 async fn renew(uploads: &Uploads, id: &str, token: &str) -> Result<bool, ApiError> {
     let until = Utc::now() + chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::seconds(30));
-    let _writer = uploads.db.writer().await;
+    let write = crate::store::tx::Autocommit::begin(&uploads.db).await;
     let done = uploads::Entity::update_many()
         .col_expr(uploads::Column::LeaseUntil, Expr::value(until))
         .filter(uploads::Column::Id.eq(id))
         .filter(uploads::Column::ValidationLease.eq(token))
         .filter(uploads::Column::Status.eq(Status::Received.as_str()))
-        .exec(&uploads.db.conn)
+        .exec(write.conn())
         .await?;
     Ok(done.rows_affected == 1)
 }
@@ -198,14 +198,14 @@ async fn renew(uploads: &Uploads, id: &str, token: &str) -> Result<bool, ApiErro
 /// attempt does not count (an outage must not reject files).
 async fn release(uploads: &Uploads, id: &str, token: &str) -> Result<(), ApiError> {
     let until = Utc::now() + chrono::Duration::from_std(RETRY_AFTER).unwrap_or(chrono::Duration::seconds(5));
-    let _writer = uploads.db.writer().await;
+    let write = crate::store::tx::Autocommit::begin(&uploads.db).await;
     uploads::Entity::update_many()
         .col_expr(uploads::Column::LeaseUntil, Expr::value(until))
         .col_expr(uploads::Column::ValidationLease, Expr::value(Option::<String>::None))
         .col_expr(uploads::Column::ValidationAttempts, Expr::col(uploads::Column::ValidationAttempts).sub(1))
         .filter(uploads::Column::Id.eq(id))
         .filter(uploads::Column::ValidationLease.eq(token))
-        .exec(&uploads.db.conn)
+        .exec(write.conn())
         .await?;
     Ok(())
 }

@@ -19,7 +19,7 @@ use std::{sync::Arc, time::Duration};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, Statement, TransactionTrait, Value,
+    ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, Statement, Value,
 };
 use tokio::{sync::watch, task::JoinSet};
 
@@ -28,7 +28,11 @@ use crate::{
     domain::webhook::{retry_delay, sign},
     events::{self, EventRow, FeedQuery},
     metrics::Metrics,
-    store::{Db, entities::webhook_deliveries},
+    store::{
+        Db,
+        entities::webhook_deliveries,
+        tx::{Autocommit, Write},
+    },
 };
 
 /// Events read from the feed at once while looking for a subscription's next match.
@@ -144,9 +148,9 @@ impl Worker {
             due(p3)
         );
         let values: Vec<Value> = vec![self.owner.clone().into(), until.into(), now.into(), (n as i64).into()];
-        let _writer = self.db.writer().await;
+        let write = Autocommit::begin(&self.db).await;
         let stmt = Statement::from_sql_and_values(backend, sql, values);
-        SubscriptionRow::find_by_statement(stmt).all(&self.db.conn).await
+        SubscriptionRow::find_by_statement(stmt).all(write.conn()).await
     }
 
     /// Time until the earliest retry is due (bounded by the poll interval).
@@ -174,8 +178,8 @@ impl Worker {
         let (p1, ..) = placeholders(backend);
         let sql =
             format!("UPDATE webhook_subscriptions SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = {p1}");
-        let _writer = self.db.writer().await;
-        self.db.conn.execute_raw(Statement::from_sql_and_values(backend, sql, [self.owner.clone().into()])).await?;
+        let write = Autocommit::begin(&self.db).await;
+        write.conn().execute_raw(Statement::from_sql_and_values(backend, sql, [self.owner.clone().into()])).await?;
         Ok(())
     }
 
@@ -243,8 +247,8 @@ impl Worker {
             sub.id.clone().into(),
             self.owner.clone().into(),
         ];
-        let _writer = self.db.writer().await;
-        let done = self.db.conn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+        let write = Autocommit::begin(&self.db).await;
+        let done = write.conn().execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -256,8 +260,8 @@ impl Worker {
             "UPDATE webhook_subscriptions SET lease_owner = NULL, lease_until = NULL WHERE id = {p1} AND lease_owner = {p2}"
         );
         let values: Vec<Value> = vec![sub.id.clone().into(), self.owner.clone().into()];
-        let _writer = self.db.writer().await;
-        self.db.conn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+        let write = Autocommit::begin(&self.db).await;
+        write.conn().execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
         Ok(())
     }
 
@@ -344,8 +348,8 @@ impl Worker {
                 next.next_attempt_at = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
             }
         }
-        let _writer = self.db.writer().await;
-        let txn = self.db.conn.begin().await?;
+        let write = Write::begin(&self.db).await?;
+        let txn = write.txn();
         let backend = self.db.backend();
         let ph: Vec<String> =
             (1..=10).map(|i| if backend == DbBackend::Postgres { format!("${i}") } else { "?".to_owned() }).collect();
@@ -369,7 +373,6 @@ impl Worker {
         let updated = txn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
         if updated.rows_affected() != 1 {
             // Deleted (or the lease ran out and another replica took over): say nothing more.
-            txn.rollback().await?;
             return Ok(None);
         }
         webhook_deliveries::Entity::insert(webhook_deliveries::ActiveModel {
@@ -384,9 +387,9 @@ impl Worker {
             error: Set(attempt.error.clone()),
             attempted_at: Set(now),
         })
-        .exec(&txn)
+        .exec(txn)
         .await?;
-        txn.commit().await?;
+        write.commit(None).await?;
         if next.status == PAUSED {
             tracing::warn!(subscription = %sub.id, reason = ?next.paused_reason, "webhook subscription paused");
         }
