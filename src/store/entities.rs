@@ -245,6 +245,8 @@ pub mod webhook_deliveries {
 pub mod uploads {
     use sea_orm::entity::prelude::*;
 
+    pub use crate::store::uploads::{FileFormat, UploadStatus};
+
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "uploads")]
     pub struct Model {
@@ -257,7 +259,7 @@ pub mod uploads {
         /// The table's column names in `version`, what the file is validated against.
         pub columns: Json,
         pub filename: String,
-        pub format: String,
+        pub format: FileFormat,
         pub content_type: Option<String>,
         pub content_length: i64,
         pub content_md5: String,
@@ -265,7 +267,7 @@ pub mod uploads {
         pub object_key: String,
         pub multipart_id: Option<String>,
         pub part_size: Option<i64>,
-        pub status: String,
+        pub status: UploadStatus,
         pub size: Option<i64>,
         pub etag: Option<String>,
         pub received_at: Option<DateTimeUtc>,

@@ -9,6 +9,7 @@ pub mod idempotency_keys;
 pub mod products;
 pub mod stats;
 pub mod tx;
+pub mod uploads;
 pub mod versions;
 pub mod views;
 
