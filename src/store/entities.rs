@@ -187,6 +187,8 @@ pub mod idempotency_keys {
 pub mod webhook_subscriptions {
     use sea_orm::entity::prelude::*;
 
+    pub use crate::store::webhooks::SubscriptionStatus;
+
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "webhook_subscriptions")]
     pub struct Model {
@@ -197,7 +199,7 @@ pub mod webhook_subscriptions {
         pub event_types: Json,
         pub data_products: Json,
         pub description: Option<String>,
-        pub status: String,
+        pub status: SubscriptionStatus,
         pub paused_reason: Option<String>,
         pub cursor: i64,
         pub lease_owner: Option<String>,
@@ -219,6 +221,8 @@ pub mod webhook_subscriptions {
 pub mod webhook_deliveries {
     use sea_orm::entity::prelude::*;
 
+    pub use crate::store::webhooks::DeliveryOutcome;
+
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "webhook_deliveries")]
     pub struct Model {
@@ -228,7 +232,7 @@ pub mod webhook_deliveries {
         pub event_id: String,
         pub event_seq: i64,
         pub attempt: i32,
-        pub outcome: String,
+        pub outcome: DeliveryOutcome,
         pub response_status: Option<i32>,
         pub latency_ms: i64,
         pub error: Option<String>,

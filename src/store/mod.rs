@@ -12,6 +12,7 @@ pub mod tx;
 pub mod uploads;
 pub mod versions;
 pub mod views;
+pub mod webhooks;
 
 use std::{path::Path, sync::Arc, time::Duration};
 
