@@ -1,5 +1,6 @@
 //! SeaORM entities, one module per table, mirroring `migration/` exactly.
-//! Behaviour lives in `store::*` and `catalog`; these are plain row shapes.
+//! Behaviour lives in `store::*` and `catalog`; these are plain row shapes. Outside
+//! `store`, rows are seen only as the domain types its modules decode them into.
 
 /// A data product and a copy of its latest version's metadata, for lists and filters.
 pub(in crate::store) mod data_products {
@@ -128,7 +129,7 @@ pub(in crate::store) mod version_tables {
 }
 
 /// One entry of the change feed; `(txid, seq)` orders the feed.
-pub mod events {
+pub(in crate::store) mod events {
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -155,7 +156,7 @@ pub mod events {
 }
 
 /// A claimed idempotency key and, once finished, the response to replay.
-pub mod idempotency_keys {
+pub(in crate::store) mod idempotency_keys {
     use sea_orm::entity::prelude::*;
 
     pub use crate::store::idempotency_keys::KeyState;
@@ -184,7 +185,7 @@ pub mod idempotency_keys {
 }
 
 /// A webhook subscription and where its delivery stands in the feed.
-pub mod webhook_subscriptions {
+pub(in crate::store) mod webhook_subscriptions {
     use sea_orm::entity::prelude::*;
 
     pub use crate::store::webhooks::SubscriptionStatus;
@@ -218,7 +219,7 @@ pub mod webhook_subscriptions {
 }
 
 /// One delivery attempt of one event to one subscription.
-pub mod webhook_deliveries {
+pub(in crate::store) mod webhook_deliveries {
     use sea_orm::entity::prelude::*;
 
     pub use crate::store::webhooks::DeliveryOutcome;
@@ -246,7 +247,7 @@ pub mod webhook_deliveries {
 }
 
 /// A tracked upload; `status` goes `pending` -> `received` -> `validated` | `rejected`, or `expired`.
-pub mod uploads {
+pub(in crate::store) mod uploads {
     use sea_orm::entity::prelude::*;
 
     pub use crate::store::uploads::{FileFormat, UploadStatus};

@@ -10,7 +10,36 @@ use tokio::sync::watch;
 use super::entities::events;
 use crate::domain::event::NewEvent;
 
-pub use events::Model as EventRow;
+/// One event of the feed, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRow {
+    /// Names the event in cursors; the feed's order is that of the writing transactions.
+    pub seq: i64,
+    pub id: String,
+    pub event_type: String,
+    pub data_product: String,
+    pub version: Option<String>,
+    pub table_name: Option<String>,
+    pub occurred_at: chrono::DateTime<Utc>,
+    pub actor: String,
+    pub data: serde_json::Value,
+}
+
+impl From<events::Model> for EventRow {
+    fn from(row: events::Model) -> EventRow {
+        EventRow {
+            seq: row.seq,
+            id: row.id,
+            event_type: row.event_type,
+            data_product: row.data_product,
+            version: row.version,
+            table_name: row.table_name,
+            occurred_at: row.occurred_at,
+            actor: row.actor,
+            data: row.data,
+        }
+    }
+}
 
 /// The PostgreSQL notification channel that tells other replicas an event committed.
 pub const CHANNEL: &str = "daap_events";
@@ -44,9 +73,10 @@ pub async fn append(conn: &impl ConnectionTrait, event: NewEvent) -> Result<Even
     if backend == DbBackend::Postgres {
         values.push(CHANNEL.into());
     }
-    EventRow::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
+    events::Model::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
         .one(conn)
         .await?
+        .map(EventRow::from)
         .ok_or_else(|| DbErr::RecordNotInserted)
 }
 
@@ -152,7 +182,7 @@ async fn read_once(conn: &impl ConnectionTrait, q: &FeedQuery) -> Result<(Vec<Ev
         if !row.try_get::<bool>("", "settled")? {
             return Ok((rows, true));
         }
-        rows.push(EventRow::from_query_result(&row, "")?);
+        rows.push(events::Model::from_query_result(&row, "")?.into());
     }
     Ok((rows, false))
 }

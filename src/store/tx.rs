@@ -73,18 +73,18 @@ impl Write {
 
 /// One statement on its own (no `BEGIN`/`COMMIT` round trips), run while holding the
 /// SQLite writer lock. For single-row bookkeeping: claims, leases, releases.
-pub(crate) struct Autocommit<'a> {
+pub(in crate::store) struct Autocommit<'a> {
     conn: &'a DatabaseConnection,
     _writer: Option<OwnedMutexGuard<()>>,
 }
 
 impl<'a> Autocommit<'a> {
-    pub(crate) async fn begin(db: &'a Db) -> Autocommit<'a> {
+    pub(in crate::store) async fn begin(db: &'a Db) -> Autocommit<'a> {
         Autocommit { _writer: exclusive(db).await, conn: &db.conn }
     }
 
     /// The connection to run the statement on.
-    pub(crate) fn conn(&self) -> &'a DatabaseConnection {
+    pub(in crate::store) fn conn(&self) -> &'a DatabaseConnection {
         self.conn
     }
 }
