@@ -291,6 +291,18 @@ pub async fn next_due(conn: &impl ConnectionTrait, now: DateTime<Utc>) -> Result
         .map(Option::flatten)
 }
 
+/// Whether the subscription `id` still exists with its lease held by `owner`.
+pub async fn held(conn: &impl ConnectionTrait, id: &str, owner: &str) -> Result<bool, DbErr> {
+    let found = subscriptions::Entity::find_by_id(id.to_owned())
+        .filter(subscriptions::Column::LeaseOwner.eq(owner))
+        .select_only()
+        .column(subscriptions::Column::Id)
+        .into_tuple::<String>()
+        .one(conn)
+        .await?;
+    Ok(found.is_some())
+}
+
 /// Hands back every lease `owner` holds.
 pub async fn release_all(db: &Db, owner: &str) -> Result<(), DbErr> {
     let write = Autocommit::begin(db).await;

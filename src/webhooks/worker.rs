@@ -162,6 +162,17 @@ impl Worker {
                 }
                 continue;
             };
+            // The event may have committed after the subscription was deleted (or its lease
+            // taken over) while this worker held it in memory: such an event must not go out.
+            match store::held(&self.db.conn, &sub.id, &self.owner).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(err) => {
+                    tracing::warn!(error = %err, subscription = %sub.id, "webhook worker cannot check its lease");
+                    let _ = self.release(&sub).await;
+                    return;
+                }
+            }
             let attempt = self.deliver(&sub, &event).await;
             self.metrics.webhook_delivered(attempt.succeeded);
             let next = match self.record(&sub, &event, &attempt).await {
