@@ -10,8 +10,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use sea_orm::{DatabaseTransaction, TransactionTrait};
-use tokio::sync::OwnedMutexGuard;
+use sea_orm::DatabaseTransaction;
 
 pub use crate::store::views::{ColumnRecord, Head, ProductView, TableView, VersionSnapshot, VersionSummary};
 use crate::{
@@ -25,12 +24,12 @@ use crate::{
         version::{Version, VersionSelector},
     },
     error::{ApiError, FieldError},
-    events::{self, EventType, NewEvent, Notifier},
-    idempotency::{self, ClaimedKey, StoredResponse},
+    events::{EventType, NewEvent},
+    idempotency::{ClaimedKey, StoredResponse},
     store::{
         Db,
-        cache::ReadCache,
         products::{self as q, ProductFilter, ProductRow},
+        tx::Write,
         versions::{self as vq, VersionRow},
         views::version_of,
     },
@@ -67,82 +66,52 @@ pub enum Resolved {
 }
 
 /// A write done but not yet committed: the handler renders its answer, which is stored
-/// with the change (idempotency) when it commits.
+/// with the change (idempotency) when it commits (a `store::tx::Write` carrying a value).
 pub struct Pending<T> {
     /// `None` when the change committed already (one statement, nothing to store with it).
-    txn: Option<DatabaseTransaction>,
-    _writer: Option<OwnedMutexGuard<()>>,
-    feed: Notifier,
-    reads: Arc<ReadCache>,
-    /// Products whose events this transaction appends: their heads move at commit.
-    touched: Vec<String>,
+    write: Option<Write>,
     pub value: T,
 }
 
 impl<T> Pending<T> {
     /// Starts a write transaction (holding the SQLite writer lock until it ends).
     pub(crate) async fn begin(db: &Db, value: T) -> Result<Pending<T>, ApiError> {
-        let writer = db.writer().await;
-        let txn = db.conn.begin().await?;
-        Ok(Pending {
-            txn: Some(txn),
-            _writer: writer,
-            feed: db.feed.clone(),
-            reads: db.reads.clone(),
-            touched: Vec::new(),
-            value,
-        })
+        Ok(Pending { write: Some(Write::begin(db).await?), value })
     }
 
     /// A write that committed on its own, its product's head already forgotten.
-    fn committed(db: &Db, value: T) -> Pending<T> {
-        Pending { txn: None, _writer: None, feed: db.feed.clone(), reads: db.reads.clone(), touched: Vec::new(), value }
+    fn committed(_db: &Db, value: T) -> Pending<T> {
+        Pending { write: None, value }
+    }
+
+    fn write(&self) -> &Write {
+        self.write.as_ref().expect("only a write begun with `begin` is given out to add to")
     }
 
     /// The transaction the write runs in.
     pub(crate) fn txn(&self) -> &DatabaseTransaction {
-        self.txn.as_ref().expect("only a write begun with `begin` is given out to add to")
+        self.write().txn()
     }
 
     pub(crate) fn map<U>(self, f: impl FnOnce(T) -> U) -> Pending<U> {
-        Pending {
-            txn: self.txn,
-            _writer: self._writer,
-            feed: self.feed,
-            reads: self.reads,
-            touched: self.touched,
-            value: f(self.value),
-        }
+        Pending { write: self.write, value: f(self.value) }
     }
 
     /// Appends an event to the feed in this transaction.
     pub(crate) async fn emit(&mut self, event: NewEvent) -> Result<(), ApiError> {
-        let product = event.data_product.clone();
-        events::append(self.txn(), event).await?;
-        if !self.touched.contains(&product) {
-            self.touched.push(product);
-        }
-        Ok(())
+        let write = self.write.as_mut().expect("only a write begun with `begin` is given out to add to");
+        Ok(write.emit(event).await?)
     }
 
     /// Commits the change together with the answer to replay for an idempotency key.
     pub async fn commit(self, answer: Option<(ClaimedKey, StoredResponse)>) -> Result<T, ApiError> {
-        let Some(txn) = self.txn else {
+        let Some(write) = self.write else {
             return match answer {
                 None => Ok(self.value),
                 Some(_) => Err(internal("idempotent answer", "the change committed without it")),
             };
         };
-        if let Some((key, response)) = &answer {
-            idempotency::complete(&txn, key, response).await?;
-        }
-        txn.commit().await?;
-        for product in &self.touched {
-            self.reads.forget_head(product);
-        }
-        if !self.touched.is_empty() {
-            self.feed.notify();
-        }
+        write.commit(answer).await?;
         Ok(self.value)
     }
 }

@@ -644,7 +644,11 @@ impl From<&crate::webhooks::DeliveryRow> for Delivery {
         Delivery {
             event_id: row.event_id.clone(),
             attempt: row.attempt.max(0) as u32,
-            outcome: if row.outcome == "succeeded" { DeliveryOutcome::Succeeded } else { DeliveryOutcome::Failed },
+            outcome: if row.outcome == crate::webhooks::DeliveryOutcome::Succeeded {
+                DeliveryOutcome::Succeeded
+            } else {
+                DeliveryOutcome::Failed
+            },
             response_status: row.response_status.and_then(|s| u16::try_from(s).ok()),
             latency_ms: row.latency_ms.max(0) as u64,
             error: row.error.clone(),

@@ -139,7 +139,7 @@ impl PreviewApi {
             .await?
             .ok_or_else(|| ApiError::not_found(format_args!("upload `{id}`")))?;
         who.require_domain(&product.domain)?;
-        if matches!(Status::parse(&row.status), Some(Status::Pending | Status::Expired) | None) {
+        if matches!(row.status, Status::Pending | Status::Expired) {
             return Err(ApiError::Conflict(format!("upload `{id}` is {}: there is no file to preview", row.status)));
         }
         let table = validator::table_of(uploads, &row).await?.map_err(ApiError::Conflict)?;

@@ -181,7 +181,7 @@ pub struct UploadPartPage {
 
 impl Upload {
     fn of(row: &UploadRow, transfer: Option<&Transfer>) -> Upload {
-        let status = match Status::parse(&row.status) {
+        let status = match Some(row.status) {
             Some(Status::Received) => UploadStatusDto::Received,
             Some(Status::Validated) => UploadStatusDto::Validated,
             Some(Status::Rejected) => UploadStatusDto::Rejected,
@@ -553,7 +553,7 @@ impl UploadsApi {
     ) -> Result<CompleteResponse, ApiError> {
         let id = upload_id(&id)?;
         let row = state.uploads.complete(&who, &id, body.0.parts).await?;
-        if row.status == Status::Received.as_str() {
+        if row.status == Status::Received {
             let uploads = state.uploads.clone();
             let received = row.clone();
             tokio::spawn(async move {
@@ -632,7 +632,7 @@ impl UploadsApi {
                 // Announced but not visible yet: the reconciler will see it.
                 continue;
             };
-            if row.status == Status::Pending.as_str() {
+            if row.status == Status::Pending {
                 state.uploads.mark_received(&row, &info).await?;
             }
             let uploads = state.uploads.clone();
@@ -640,9 +640,7 @@ impl UploadsApi {
             tokio::spawn(async move {
                 // `None`: purged meanwhile; the object belongs to nothing.
                 let checked = match uploads.find(&id).await {
-                    Ok(Some(fresh)) if fresh.status == Status::Received.as_str() => {
-                        uploads.validate(&fresh).await.map(drop)
-                    }
+                    Ok(Some(fresh)) if fresh.status == Status::Received => uploads.validate(&fresh).await.map(drop),
                     other => other.map(drop),
                 };
                 if let Err(err) = checked {

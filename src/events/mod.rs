@@ -20,13 +20,9 @@
 //! commits and, on PostgreSQL, by one `LISTEN daap_events` connection per replica, so
 //! waiting clients never poll the database. A notification's payload is the product the
 //! event is about, so other replicas' caches forget that product's head.
-use std::{sync::Arc, time::Duration};
-
-use tokio::sync::watch;
-
 pub use crate::{
     domain::event::{EventType, NewEvent},
-    store::events::{CHANNEL, EventRow, FeedError, FeedQuery, append, head, read},
+    store::events::{CHANNEL, EventRow, FeedError, FeedQuery, Heard, Notifier, append, head, read},
 };
 
 /// The opaque feed cursor that resumes right after `seq`.
@@ -53,72 +49,4 @@ pub fn wire(row: &EventRow) -> serde_json::Value {
         event["table"] = serde_json::json!(table);
     }
     event
-}
-
-/// Wakes every waiting feed reader when events commit.
-#[derive(Clone)]
-pub struct Notifier(Arc<watch::Sender<u64>>);
-
-impl Default for Notifier {
-    fn default() -> Self {
-        Notifier(Arc::new(watch::channel(0).0))
-    }
-}
-
-impl Notifier {
-    /// Called after a transaction with events commits.
-    pub fn notify(&self) {
-        self.0.send_modify(|n| *n = n.wrapping_add(1));
-    }
-
-    /// Changes whenever events commit.
-    pub fn epoch(&self) -> u64 {
-        *self.0.borrow()
-    }
-
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.0.subscribe()
-    }
-
-    /// Listens for commits of other replicas (PostgreSQL only) for as long as the process
-    /// runs, telling `on` what it hears: `Listening` once the channel is open (anything may
-    /// have committed before), `Committed(product)` per notification, `Lost` when the
-    /// connection breaks (until the next `Listening`, nothing is heard).
-    pub fn listen_postgres(&self, pool: sea_orm::sqlx::PgPool, on: Arc<dyn Fn(Heard<'_>) + Send + Sync>) {
-        let notifier = self.clone();
-        tokio::spawn(async move {
-            loop {
-                match sea_orm::sqlx::postgres::PgListener::connect_with(&pool).await {
-                    Ok(mut listener) => {
-                        if listener.listen(CHANNEL).await.is_ok() {
-                            on(Heard::Listening);
-                            // Anything committed while we were not listening.
-                            notifier.notify();
-                            // `try_recv` says when the connection was lost (`recv` would reconnect
-                            // silently, and what was sent meanwhile would never be heard).
-                            while let Ok(Some(notification)) = listener.try_recv().await {
-                                on(Heard::Committed(notification.payload()));
-                                notifier.notify();
-                            }
-                        }
-                        on(Heard::Lost);
-                    }
-                    Err(err) => {
-                        on(Heard::Lost);
-                        tracing::warn!(error = %err, "feed listener cannot connect; retrying");
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        });
-    }
-}
-
-/// What the change listener hears.
-#[derive(Debug, Clone, Copy)]
-pub enum Heard<'a> {
-    Listening,
-    /// An event about this product committed on some replica.
-    Committed(&'a str),
-    Lost,
 }

@@ -12,16 +12,13 @@ use poem::{
     Endpoint, FromRequest, IntoResponse, Request, RequestBody, Response,
     http::{HeaderName, HeaderValue, Method, StatusCode, header},
 };
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, TransactionTrait,
-    sea_query::OnConflict,
-};
 use sha2::{Digest, Sha256};
 
+pub use crate::store::idempotency_keys::{Answer, Claim, ClaimedKey, StoredResponse, purge_expired};
 use crate::{
     auth::Principal,
     error::{Problem, ProblemType},
-    store::{Db, entities::idempotency_keys as keys},
+    store::{Db, DbErr, idempotency_keys as keys},
 };
 
 /// The request header.
@@ -95,14 +92,6 @@ pub fn fingerprint(method: &Method, path: &str, query: &str, body: &[u8]) -> Str
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A response as stored for replay.
-#[derive(Debug, Clone)]
-pub struct StoredResponse {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
-
 impl StoredResponse {
     /// A JSON answer with the headers that matter (Location, ETag).
     pub fn json(status: u16, body: &impl poem_openapi::types::ToJSON, headers: &[(&str, &str)]) -> Self {
@@ -129,20 +118,13 @@ impl StoredResponse {
     }
 }
 
-/// A key this request holds; handlers store their answer with it before committing.
-#[derive(Debug, Clone)]
-pub struct ClaimedKey {
-    pub principal: String,
-    pub key: String,
-}
-
 /// The claimed key of this request, if it sent one.
 #[derive(Debug, Clone, Default)]
 pub struct Idem(pub Option<ClaimedKey>);
 
 impl Idem {
     /// What to store with the change, built only when a key is held.
-    pub fn store(&self, response: impl FnOnce() -> StoredResponse) -> Option<(ClaimedKey, StoredResponse)> {
+    pub fn store(&self, response: impl FnOnce() -> StoredResponse) -> Option<Answer> {
         self.0.clone().map(|k| (k, response()))
     }
 }
@@ -153,119 +135,9 @@ impl<'a> FromRequest<'a> for Idem {
     }
 }
 
-/// Marks a claimed key finished with its answer, inside the caller's transaction.
-pub async fn complete(conn: &impl ConnectionTrait, key: &ClaimedKey, response: &StoredResponse) -> Result<(), DbErr> {
-    let headers = serde_json::to_value(&response.headers).unwrap_or_default();
-    keys::Entity::update_many()
-        .col_expr(keys::Column::State, "done".into())
-        .col_expr(keys::Column::ResponseStatus, i32::from(response.status).into())
-        .col_expr(keys::Column::ResponseHeaders, headers.into())
-        .col_expr(keys::Column::ResponseBody, response.body.clone().into())
-        .filter(keys::Column::Principal.eq(key.principal.as_str()))
-        .filter(keys::Column::Key.eq(key.key.as_str()))
-        .filter(keys::Column::State.eq("running"))
-        .exec(conn)
-        .await?;
-    Ok(())
-}
-
-/// The outcome of claiming a key.
-#[derive(Debug)]
-pub enum Claim {
-    /// Claimed, with the end of this claim's lease (which tells this claim from a later one).
-    Claimed(chrono::DateTime<Utc>),
-    Replay(StoredResponse),
-    InProgress,
-    Mismatch,
-}
-
 /// Claims `key` for `principal` (the scope), or says why not.
 pub async fn claim(db: &Db, principal: &str, key: &str, fingerprint: &str, ttl: Duration) -> Result<Claim, DbErr> {
-    // Whole milliseconds, so the lease reads back equal on every backend.
-    let now = chrono::SubsecRound::trunc_subsecs(Utc::now(), 3);
-    for _ in 0..3 {
-        // Replays are the common repeat: a read answers them without writing.
-        if let Some(existing) = keys::Entity::find_by_id((principal.to_owned(), key.to_owned())).one(&db.conn).await? {
-            if existing.expires_at <= now {
-                // An expired key counts as unused at once.
-                let _writer = db.writer().await;
-                delete_if(db, principal, key, keys::Column::ExpiresAt.lte(now)).await?;
-                continue;
-            }
-            if existing.fingerprint != fingerprint {
-                return Ok(Claim::Mismatch);
-            }
-            if existing.state == "done" {
-                let headers: Vec<(String, String)> =
-                    existing.response_headers.and_then(|h| serde_json::from_value(h).ok()).unwrap_or_default();
-                return Ok(Claim::Replay(StoredResponse {
-                    status: existing.response_status.unwrap_or(200) as u16,
-                    headers,
-                    body: existing.response_body.unwrap_or_default(),
-                }));
-            }
-            if existing.locked_until > now {
-                return Ok(Claim::InProgress);
-            }
-            // The request holding it died: take the claim over.
-            let _writer = db.writer().await;
-            let taken = keys::Entity::update_many()
-                .col_expr(keys::Column::LockedUntil, (now + LEASE).into())
-                .filter(keys::Column::Principal.eq(principal))
-                .filter(keys::Column::Key.eq(key))
-                .filter(keys::Column::State.eq("running"))
-                .filter(keys::Column::LockedUntil.lte(now))
-                .exec(&db.conn)
-                .await?;
-            return Ok(if taken.rows_affected == 1 { Claim::Claimed(now + LEASE) } else { Claim::InProgress });
-        }
-        let row = keys::ActiveModel {
-            principal: Set(principal.to_owned()),
-            key: Set(key.to_owned()),
-            fingerprint: Set(fingerprint.to_owned()),
-            state: Set("running".to_owned()),
-            locked_until: Set(now + LEASE),
-            response_status: Set(None),
-            response_headers: Set(None),
-            response_body: Set(None),
-            created_at: Set(now),
-            expires_at: Set(now + ttl),
-        };
-        let _writer = db.writer().await;
-        let txn = db.conn.begin().await?;
-        if txn.get_database_backend() == DbBackend::Postgres {
-            // The claim need not wait for its own flush: the change that completes it commits
-            // synchronously later, which flushes this earlier WAL record too. A claim lost in
-            // a crash belongs to a request that never answered.
-            txn.execute_unprepared("SET LOCAL synchronous_commit TO OFF").await?;
-        }
-        let inserted = keys::Entity::insert(row)
-            .on_conflict(OnConflict::columns([keys::Column::Principal, keys::Column::Key]).do_nothing().to_owned())
-            .exec_without_returning(&txn)
-            .await?;
-        txn.commit().await?;
-        if inserted == 1 {
-            return Ok(Claim::Claimed(now + LEASE));
-        }
-    }
-    Ok(Claim::InProgress)
-}
-
-async fn delete_if(db: &Db, principal: &str, key: &str, extra: sea_orm::sea_query::SimpleExpr) -> Result<(), DbErr> {
-    keys::Entity::delete_many()
-        .filter(keys::Column::Principal.eq(principal))
-        .filter(keys::Column::Key.eq(key))
-        .filter(extra)
-        .exec(&db.conn)
-        .await?;
-    Ok(())
-}
-
-/// Deletes expired keys; returns how many.
-pub async fn purge_expired(db: &Db) -> Result<u64, DbErr> {
-    let _writer = db.writer().await;
-    let done = keys::Entity::delete_many().filter(keys::Column::ExpiresAt.lte(Utc::now())).exec(&db.conn).await?;
-    Ok(done.rows_affected)
+    keys::claim(db, principal, key, fingerprint, LEASE, ttl).await
 }
 
 /// Runs `purge_expired` every `every` for as long as the process runs.
@@ -374,15 +246,7 @@ impl Drop for Held {
 /// Deletes this request's claim (only while it is still this request's: still running, with
 /// this lease), so that a retry runs again.
 async fn release(db: &Db, key: &ClaimedKey, lease: chrono::DateTime<Utc>) -> Result<(), DbErr> {
-    let _writer = db.writer().await;
-    keys::Entity::delete_many()
-        .filter(keys::Column::Principal.eq(key.principal.as_str()))
-        .filter(keys::Column::Key.eq(key.key.as_str()))
-        .filter(keys::Column::State.eq("running"))
-        .filter(keys::Column::LockedUntil.eq(lease))
-        .exec(&db.conn)
-        .await?;
-    Ok(())
+    keys::release(db, key, lease).await
 }
 
 /// Retries `release` until it succeeds or the lease has ended (a retry may then take the claim
@@ -426,11 +290,8 @@ async fn finish(db: &Db, key: &ClaimedKey, lease: chrono::DateTime<Utc>, resp: R
         .collect();
     let stored =
         StoredResponse { status: status.as_u16(), headers, body: String::from_utf8_lossy(&bytes).into_owned() };
-    {
-        let _writer = db.writer().await;
-        if let Err(err) = complete(&db.conn, key, &stored).await {
-            tracing::warn!(error = %err, "cannot store an idempotent answer");
-        }
+    if let Err(err) = keys::complete_alone(db, key, &stored).await {
+        tracing::warn!(error = %err, "cannot store an idempotent answer");
     }
     Response::from_parts(parts, bytes.into())
 }

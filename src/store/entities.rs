@@ -1,5 +1,6 @@
 //! SeaORM entities, one module per table, mirroring `migration/` exactly.
-//! Behaviour lives in `store::*` and `catalog`; these are plain row shapes.
+//! Behaviour lives in `store::*` and `catalog`; these are plain row shapes. Outside
+//! `store`, rows are seen only as the domain types its modules decode them into.
 
 /// A data product and a copy of its latest version's metadata, for lists and filters.
 pub(in crate::store) mod data_products {
@@ -128,7 +129,7 @@ pub(in crate::store) mod version_tables {
 }
 
 /// One entry of the change feed; `(txid, seq)` orders the feed.
-pub mod events {
+pub(in crate::store) mod events {
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -155,8 +156,10 @@ pub mod events {
 }
 
 /// A claimed idempotency key and, once finished, the response to replay.
-pub mod idempotency_keys {
+pub(in crate::store) mod idempotency_keys {
     use sea_orm::entity::prelude::*;
+
+    pub use crate::store::idempotency_keys::KeyState;
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "idempotency_keys")]
@@ -166,7 +169,7 @@ pub mod idempotency_keys {
         #[sea_orm(primary_key, auto_increment = false)]
         pub key: String,
         pub fingerprint: String,
-        pub state: String,
+        pub state: KeyState,
         pub locked_until: DateTimeUtc,
         pub response_status: Option<i32>,
         pub response_headers: Option<Json>,
@@ -182,8 +185,10 @@ pub mod idempotency_keys {
 }
 
 /// A webhook subscription and where its delivery stands in the feed.
-pub mod webhook_subscriptions {
+pub(in crate::store) mod webhook_subscriptions {
     use sea_orm::entity::prelude::*;
+
+    pub use crate::store::webhooks::SubscriptionStatus;
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "webhook_subscriptions")]
@@ -195,7 +200,7 @@ pub mod webhook_subscriptions {
         pub event_types: Json,
         pub data_products: Json,
         pub description: Option<String>,
-        pub status: String,
+        pub status: SubscriptionStatus,
         pub paused_reason: Option<String>,
         pub cursor: i64,
         pub lease_owner: Option<String>,
@@ -214,8 +219,10 @@ pub mod webhook_subscriptions {
 }
 
 /// One delivery attempt of one event to one subscription.
-pub mod webhook_deliveries {
+pub(in crate::store) mod webhook_deliveries {
     use sea_orm::entity::prelude::*;
+
+    pub use crate::store::webhooks::DeliveryOutcome;
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "webhook_deliveries")]
@@ -226,7 +233,7 @@ pub mod webhook_deliveries {
         pub event_id: String,
         pub event_seq: i64,
         pub attempt: i32,
-        pub outcome: String,
+        pub outcome: DeliveryOutcome,
         pub response_status: Option<i32>,
         pub latency_ms: i64,
         pub error: Option<String>,
@@ -240,8 +247,10 @@ pub mod webhook_deliveries {
 }
 
 /// A tracked upload; `status` goes `pending` -> `received` -> `validated` | `rejected`, or `expired`.
-pub mod uploads {
+pub(in crate::store) mod uploads {
     use sea_orm::entity::prelude::*;
+
+    pub use crate::store::uploads::{FileFormat, UploadStatus};
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "uploads")]
@@ -255,7 +264,7 @@ pub mod uploads {
         /// The table's column names in `version`, what the file is validated against.
         pub columns: Json,
         pub filename: String,
-        pub format: String,
+        pub format: FileFormat,
         pub content_type: Option<String>,
         pub content_length: i64,
         pub content_md5: String,
@@ -263,7 +272,7 @@ pub mod uploads {
         pub object_key: String,
         pub multipart_id: Option<String>,
         pub part_size: Option<i64>,
-        pub status: String,
+        pub status: UploadStatus,
         pub size: Option<i64>,
         pub etag: Option<String>,
         pub received_at: Option<DateTimeUtc>,

@@ -1,14 +1,45 @@
-//! The change feed's table: appending an event inside a write's transaction, and reading
-//! pages in feed order. The ordering design is explained in `crate::events`.
-use std::time::Duration;
+//! The change feed's table: appending an event inside a write's transaction, reading
+//! pages in feed order, and hearing commits (`Notifier`; on PostgreSQL through `LISTEN`).
+//! The ordering design is explained in `crate::events`.
+use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QuerySelect, Statement};
+use tokio::sync::watch;
 
 use super::entities::events;
 use crate::domain::event::NewEvent;
 
-pub use events::Model as EventRow;
+/// One event of the feed, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRow {
+    /// Names the event in cursors; the feed's order is that of the writing transactions.
+    pub seq: i64,
+    pub id: String,
+    pub event_type: String,
+    pub data_product: String,
+    pub version: Option<String>,
+    pub table_name: Option<String>,
+    pub occurred_at: chrono::DateTime<Utc>,
+    pub actor: String,
+    pub data: serde_json::Value,
+}
+
+impl From<events::Model> for EventRow {
+    fn from(row: events::Model) -> EventRow {
+        EventRow {
+            seq: row.seq,
+            id: row.id,
+            event_type: row.event_type,
+            data_product: row.data_product,
+            version: row.version,
+            table_name: row.table_name,
+            occurred_at: row.occurred_at,
+            actor: row.actor,
+            data: row.data,
+        }
+    }
+}
 
 /// The PostgreSQL notification channel that tells other replicas an event committed.
 pub const CHANNEL: &str = "daap_events";
@@ -42,9 +73,10 @@ pub async fn append(conn: &impl ConnectionTrait, event: NewEvent) -> Result<Even
     if backend == DbBackend::Postgres {
         values.push(CHANNEL.into());
     }
-    EventRow::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
+    events::Model::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
         .one(conn)
         .await?
+        .map(EventRow::from)
         .ok_or_else(|| DbErr::RecordNotInserted)
 }
 
@@ -150,7 +182,75 @@ async fn read_once(conn: &impl ConnectionTrait, q: &FeedQuery) -> Result<(Vec<Ev
         if !row.try_get::<bool>("", "settled")? {
             return Ok((rows, true));
         }
-        rows.push(EventRow::from_query_result(&row, "")?);
+        rows.push(events::Model::from_query_result(&row, "")?.into());
     }
     Ok((rows, false))
+}
+
+/// Wakes every waiting feed reader when events commit.
+#[derive(Clone)]
+pub struct Notifier(Arc<watch::Sender<u64>>);
+
+impl Default for Notifier {
+    fn default() -> Self {
+        Notifier(Arc::new(watch::channel(0).0))
+    }
+}
+
+impl Notifier {
+    /// Called after a transaction with events commits.
+    pub fn notify(&self) {
+        self.0.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Changes whenever events commit.
+    pub fn epoch(&self) -> u64 {
+        *self.0.borrow()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.0.subscribe()
+    }
+
+    /// Listens for commits of other replicas (PostgreSQL only) for as long as the process
+    /// runs, telling `on` what it hears: `Listening` once the channel is open (anything may
+    /// have committed before), `Committed(product)` per notification, `Lost` when the
+    /// connection breaks (until the next `Listening`, nothing is heard).
+    pub fn listen_postgres(&self, pool: sea_orm::sqlx::PgPool, on: Arc<dyn Fn(Heard<'_>) + Send + Sync>) {
+        let notifier = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match sea_orm::sqlx::postgres::PgListener::connect_with(&pool).await {
+                    Ok(mut listener) => {
+                        if listener.listen(CHANNEL).await.is_ok() {
+                            on(Heard::Listening);
+                            // Anything committed while we were not listening.
+                            notifier.notify();
+                            // `try_recv` says when the connection was lost (`recv` would reconnect
+                            // silently, and what was sent meanwhile would never be heard).
+                            while let Ok(Some(notification)) = listener.try_recv().await {
+                                on(Heard::Committed(notification.payload()));
+                                notifier.notify();
+                            }
+                        }
+                        on(Heard::Lost);
+                    }
+                    Err(err) => {
+                        on(Heard::Lost);
+                        tracing::warn!(error = %err, "feed listener cannot connect; retrying");
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        });
+    }
+}
+
+/// What the change listener hears.
+#[derive(Debug, Clone, Copy)]
+pub enum Heard<'a> {
+    Listening,
+    /// An event about this product committed on some replica.
+    Committed(&'a str),
+    Lost,
 }

@@ -1,13 +1,18 @@
-//! Persistence: the connection, migrations, and queries that take `&impl ConnectionTrait`.
-//! Writers to one product are serialised (row lock on PostgreSQL, one writer at a time
-//! on SQLite), so versions are numbered without gaps or duplicates.
+//! Persistence: the connection, migrations, every query and every difference between the
+//! backends. Writes go through the one unit of work (`tx`), which alone takes SQLite's
+//! writer lock. Writers to one product are serialised (row lock on PostgreSQL, one writer
+//! at a time on SQLite), so versions are numbered without gaps or duplicates.
 pub mod cache;
 pub mod entities;
 pub mod events;
+pub mod idempotency_keys;
 pub mod products;
 pub mod stats;
+pub mod tx;
+pub mod uploads;
 pub mod versions;
 pub mod views;
+pub mod webhooks;
 
 use std::{path::Path, sync::Arc, time::Duration};
 
@@ -16,7 +21,9 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use crate::events::{Heard, Notifier};
+pub use sea_orm::DbErr;
+
+use self::events::{Heard, Notifier};
 
 /// The database and how writes are serialised on it.
 #[derive(Clone)]
@@ -78,8 +85,8 @@ impl Db {
         self.conn.get_database_backend()
     }
 
-    /// Held for the length of a write transaction.
-    pub async fn writer(&self) -> Option<OwnedMutexGuard<()>> {
+    /// Held for the length of a write (taken only by `tx`).
+    async fn writer(&self) -> Option<OwnedMutexGuard<()>> {
         match &self.sqlite_writer {
             Some(lock) => Some(lock.clone().lock_owned().await),
             None => None,

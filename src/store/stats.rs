@@ -9,11 +9,10 @@ use sea_orm::{
 };
 
 use super::entities::{data_product_versions as versions, data_products as products, events};
+use super::uploads::UploadStatus;
 
 /// Lifecycle statuses, each reported even when no product has it.
 const PRODUCT_STATUSES: [&str; 4] = ["draft", "published", "deprecated", "retired"];
-/// Upload statuses, each reported even when no upload has it.
-const UPLOAD_STATUSES: [&str; 5] = ["pending", "received", "validated", "rejected", "expired"];
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Stats {
@@ -77,7 +76,9 @@ pub async fn read(db: &DatabaseConnection) -> Result<Stats, DbErr> {
         .expr(Expr::col(Alias::new("id")).count())
         .from(Alias::new("uploads"))
         .group_by_col(Alias::new("status"));
-    let mut uploads_by_status: BTreeMap<String, i64> = UPLOAD_STATUSES.iter().map(|s| ((*s).to_owned(), 0)).collect();
+    // Every status is reported, also when no upload has it.
+    let mut uploads_by_status: BTreeMap<String, i64> =
+        UploadStatus::ALL.iter().map(|s| (s.as_str().to_owned(), 0)).collect();
     for row in txn.query_all(&upload_counts).await? {
         uploads_by_status.insert(row.try_get_by_index(0)?, row.try_get_by_index(1)?);
     }

@@ -9,25 +9,22 @@ pub mod validator;
 
 use std::{sync::Arc, time::Duration};
 
-use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, sea_query::Expr,
-};
+use chrono::Utc;
 
+pub use crate::store::uploads::{FileFormat, Upload as UploadRow, UploadStatus as Status, delete_for_product};
 use crate::{
     auth::Principal,
-    catalog::Pending,
     domain::names::{ProductName, TableName},
     error::{ApiError, FieldError},
     events::{EventType, NewEvent},
-    idempotency::{ClaimedKey, StoredResponse},
+    idempotency::Answer,
     metrics::Metrics,
     storage::{ObjectInfo, Presigned, Storage, StorageError},
-    store::{Db, entities::uploads, products as q},
+    store::{
+        Db, products as q,
+        uploads::{self as store, Change, UploadFilter},
+    },
 };
-
-pub use uploads::Model as UploadRow;
 
 /// The actor of the events the service itself causes (an object noticed, a file checked).
 pub const SERVICE_ACTOR: &str = "daap";
@@ -44,76 +41,14 @@ pub const PARTS_IN_ANSWER: u64 = 100;
 /// The most part URLs one `GET /v1/uploads/{id}/parts` hands out.
 pub const MAX_PARTS_PAGE: u64 = 1000;
 
-/// Where an upload is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Pending,
-    Received,
-    Validated,
-    Rejected,
-    Expired,
-}
-
-impl Status {
-    pub const ALL: [Status; 5] = [Self::Pending, Self::Received, Self::Validated, Self::Rejected, Self::Expired];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Received => "received",
-            Self::Validated => "validated",
-            Self::Rejected => "rejected",
-            Self::Expired => "expired",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Status> {
-        Self::ALL.into_iter().find(|st| st.as_str() == s)
-    }
-
-    fn event(self) -> Option<EventType> {
-        match self {
-            Self::Pending => None,
-            Self::Received => Some(EventType::UploadReceived),
-            Self::Validated => Some(EventType::UploadValidated),
-            Self::Rejected => Some(EventType::UploadRejected),
-            Self::Expired => Some(EventType::UploadExpired),
-        }
-    }
-}
-
-/// The kinds of file the service can check, from the filename's extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileFormat {
-    Csv,
-    Json,
-    Jsonl,
-    Parquet,
-}
-
-impl FileFormat {
-    pub fn of_filename(filename: &str) -> Option<FileFormat> {
-        let (_, ext) = filename.rsplit_once('.')?;
-        match ext.to_ascii_lowercase().as_str() {
-            "csv" => Some(Self::Csv),
-            "json" => Some(Self::Json),
-            "jsonl" => Some(Self::Jsonl),
-            "parquet" => Some(Self::Parquet),
-            _ => None,
-        }
-    }
-
-    pub fn ext(self) -> &'static str {
-        match self {
-            Self::Csv => "csv",
-            Self::Json => "json",
-            Self::Jsonl => "jsonl",
-            Self::Parquet => "parquet",
-        }
-    }
-
-    fn parse(s: &str) -> Option<FileFormat> {
-        [Self::Csv, Self::Json, Self::Jsonl, Self::Parquet].into_iter().find(|f| f.ext() == s)
+/// The event announcing that an upload reached `status`.
+fn event_of(status: Status) -> Option<EventType> {
+    match status {
+        Status::Pending => None,
+        Status::Received => Some(EventType::UploadReceived),
+        Status::Validated => Some(EventType::UploadValidated),
+        Status::Rejected => Some(EventType::UploadRejected),
+        Status::Expired => Some(EventType::UploadExpired),
     }
 }
 
@@ -219,7 +154,7 @@ impl Uploads {
         name: &ProductName,
         table: &TableName,
         new: NewUpload,
-        answer: impl FnOnce(&UploadRow, &Transfer) -> Option<(ClaimedKey, StoredResponse)>,
+        answer: impl FnOnce(&UploadRow, &Transfer) -> Option<Answer>,
     ) -> Result<(UploadRow, Transfer), ApiError> {
         let target = self.target(name, table).await?;
         if target.deleted {
@@ -273,9 +208,9 @@ impl Uploads {
             data_product: name.as_str().to_owned(),
             version: target.version,
             table_name: table.as_str().to_owned(),
-            columns: serde_json::json!(column_names),
+            columns: column_names,
             filename: new.filename,
-            format: new.format.ext().to_owned(),
+            format: new.format,
             content_type: new.content_type,
             content_length: new.content_length as i64,
             content_md5: new.content_md5,
@@ -283,7 +218,7 @@ impl Uploads {
             object_key: key,
             multipart_id,
             part_size: part,
-            status: Status::Pending.as_str().to_owned(),
+            status: Status::Pending,
             size: None,
             etag: None,
             received_at: None,
@@ -297,20 +232,8 @@ impl Uploads {
             validation_lease: None,
             validation_attempts: 0,
         };
-        let mut active: uploads::ActiveModel = row.clone().into();
-        active.seq = NotSet;
-        match answer(&row, &transfer) {
-            Some(stored) => {
-                let pending = Pending::begin(&self.db, ()).await?;
-                let inserted = active.insert(pending.txn()).await?;
-                pending.commit(Some(stored)).await?;
-                Ok((inserted, transfer))
-            }
-            None => {
-                let _writer = self.db.writer().await;
-                Ok((active.insert(&self.db.conn).await?, transfer))
-            }
-        }
+        let answer = answer(&row, &transfer);
+        Ok((store::insert(&self.db, row, answer).await?, transfer))
     }
 
     /// Presigned URLs of `count` parts from part number `from` (1-based) of a file of
@@ -345,7 +268,7 @@ impl Uploads {
                 "upload `{id}` is a single PUT, not a multipart upload; its URL was in the create answer"
             )));
         };
-        if row.status != Status::Pending.as_str() {
+        if row.status != Status::Pending {
             return Err(ApiError::Conflict(format!("upload `{id}` is {}, not pending", row.status)));
         }
         let left = (row.expires_at - Utc::now()).to_std().unwrap_or_default();
@@ -372,7 +295,7 @@ impl Uploads {
 
     /// One upload by id, if it (still) exists.
     pub async fn find(&self, id: &str) -> Result<Option<UploadRow>, ApiError> {
-        Ok(uploads::Entity::find().filter(uploads::Column::Id.eq(id)).one(&self.db.conn).await?)
+        Ok(store::find(&self.db.conn, id).await?)
     }
 
     /// A page of a product's uploads, newest first, and the position to continue after.
@@ -387,91 +310,45 @@ impl Uploads {
         let product = q::find_product(&self.db.conn, name.as_str(), false)
             .await?
             .ok_or_else(|| ApiError::not_found(format_args!("data product `{name}`")))?;
-        // Uploads older than the product belong to an earlier product of that name.
-        let mut select = uploads::Entity::find()
-            .filter(uploads::Column::DataProduct.eq(name.as_str()))
-            .filter(uploads::Column::CreatedAt.gte(product.created_at));
-        if let Some(s) = status {
-            select = select.filter(uploads::Column::Status.eq(s.as_str()));
-        }
-        if let Some(t) = table {
-            select = select.filter(uploads::Column::TableName.eq(t.as_str()));
-        }
-        if let Some(before) = before {
-            select = select.filter(uploads::Column::Seq.lt(before));
-        }
-        let mut rows = select.order_by_desc(uploads::Column::Seq).limit(limit + 1).all(&self.db.conn).await?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
-        let next = if more { rows.last().map(|r| r.seq) } else { None };
-        Ok((rows, next))
+        let filter = UploadFilter {
+            data_product: name.as_str(),
+            since: product.created_at,
+            status,
+            table: table.map(TableName::as_str),
+            before,
+        };
+        Ok(store::page(&self.db.conn, &filter, limit).await?)
     }
 
-    /// Moves `row` from `from` to `to` (with `extra` changes) and appends its event, in one
-    /// transaction; `false` when another actor changed the status first.
-    async fn transition(
-        &self,
-        row: &UploadRow,
-        from: Status,
-        to: Status,
-        extra: Vec<(uploads::Column, sea_orm::Value)>,
-        data: serde_json::Value,
-    ) -> Result<bool, ApiError> {
-        let mut pending = Pending::begin(&self.db, ()).await?;
-        let mut update = uploads::Entity::update_many()
-            .col_expr(uploads::Column::Status, Expr::value(to.as_str()))
-            .col_expr(uploads::Column::UpdatedAt, Expr::value(Utc::now()));
-        for (col, value) in extra {
-            update = update.col_expr(col, Expr::value(value));
-        }
-        let done = update
-            .filter(uploads::Column::Id.eq(row.id.as_str()))
-            .filter(uploads::Column::Status.eq(from.as_str()))
-            .exec(pending.txn())
-            .await?;
-        if done.rows_affected != 1 {
-            return Ok(false);
-        }
-        if let Some(event_type) = to.event() {
+    /// Applies `change` to `row` and appends its event, in one transaction; `false` when
+    /// another actor changed the status first.
+    async fn transition(&self, row: &UploadRow, change: Change, data: serde_json::Value) -> Result<bool, ApiError> {
+        let (_, to) = change.statuses();
+        let event = event_of(to).map(|event_type| {
             let mut body = serde_json::json!({ "uploadId": row.id, "status": to.as_str(), "key": row.object_key });
             if let (Some(obj), serde_json::Value::Object(more)) = (body.as_object_mut(), data) {
                 obj.extend(more);
             }
-            pending
-                .emit(NewEvent {
-                    event_type,
-                    data_product: row.data_product.clone(),
-                    version: Some(row.version.clone()),
-                    table: Some(row.table_name.clone()),
-                    actor: SERVICE_ACTOR.to_owned(),
-                    data: body,
-                })
-                .await?;
+            NewEvent {
+                event_type,
+                data_product: row.data_product.clone(),
+                version: Some(row.version.clone()),
+                table: Some(row.table_name.clone()),
+                actor: SERVICE_ACTOR.to_owned(),
+                data: body,
+            }
+        });
+        if !store::transition(&self.db, &row.id, change, event).await? {
+            return Ok(false);
         }
-        pending.commit(None).await?;
         self.metrics.upload(to.as_str());
         Ok(true)
     }
 
     /// The object of a pending upload is in storage: mark it received (once).
     pub async fn mark_received(&self, row: &UploadRow, info: &ObjectInfo) -> Result<bool, ApiError> {
-        let now = Utc::now();
-        // `received` rows belong to the validation workers, which take them at once.
-        let lease: Option<DateTime<Utc>> = None;
-        let done = self
-            .transition(
-                row,
-                Status::Pending,
-                Status::Received,
-                vec![
-                    (uploads::Column::Size, Some(info.size).into()),
-                    (uploads::Column::Etag, info.etag.clone().into()),
-                    (uploads::Column::ReceivedAt, Some(now).into()),
-                    (uploads::Column::LeaseUntil, lease.into()),
-                ],
-                serde_json::json!({ "size": info.size, "etag": info.etag }),
-            )
-            .await?;
+        let change = Change::Received { size: info.size, etag: info.etag.clone(), at: Utc::now() };
+        let done = self.transition(row, change, serde_json::json!({ "size": info.size, "etag": info.etag })).await?;
         if done {
             self.validation_wanted.notify_one();
         }
@@ -490,27 +367,24 @@ impl Uploads {
     pub async fn record_validation(&self, row: &UploadRow, outcome: &validate::Outcome) -> Result<bool, ApiError> {
         let report = serde_json::to_value(&outcome.report)
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("validation report: {e}")))?;
-        let mut extra = vec![(uploads::Column::Validation, Some(report.clone()).into())];
-        let (to, data) = match &outcome.rejection {
-            None => (Status::Validated, serde_json::json!({ "validation": report })),
-            Some(reason) => {
-                extra.push((uploads::Column::Rejection, Some(reason.clone()).into()));
-                (Status::Rejected, serde_json::json!({ "rejection": reason, "validation": report }))
-            }
+        let data = match &outcome.rejection {
+            None => serde_json::json!({ "validation": report }),
+            Some(reason) => serde_json::json!({ "rejection": reason, "validation": report }),
         };
-        self.transition(row, Status::Received, to, extra, data).await
+        let change = Change::Checked { validation: report, rejection: outcome.rejection.clone() };
+        self.transition(row, change, data).await
     }
 
     /// The object was seen (HEAD, storage event or completed multipart): received, then checked.
     pub async fn on_object(&self, row: &UploadRow, info: &ObjectInfo) -> Result<(), ApiError> {
-        if row.status == Status::Pending.as_str() {
+        if row.status == Status::Pending {
             self.mark_received(row, info).await?;
         }
         // A purge may have removed the row meanwhile: then the object belongs to nothing.
         let Some(fresh) = self.find(&row.id).await? else {
             return Ok(());
         };
-        if fresh.status == Status::Received.as_str() {
+        if fresh.status == Status::Received {
             self.validate(&fresh).await?;
         }
         Ok(())
@@ -526,7 +400,7 @@ impl Uploads {
                 return Err(storage_error(err));
             }
         }
-        self.transition(row, Status::Pending, Status::Expired, vec![], serde_json::json!({ "reason": reason })).await
+        self.transition(row, Change::Expired, serde_json::json!({ "reason": reason })).await
     }
 
     /// Completes a pending multipart upload from its parts' ETags, then tracks the object.
@@ -537,7 +411,7 @@ impl Uploads {
                 "upload `{id}` is a single PUT, not a multipart upload; there is nothing to complete"
             )));
         };
-        if row.status != Status::Pending.as_str() {
+        if row.status != Status::Pending {
             return Err(ApiError::Conflict(format!("upload `{id}` is {}, not pending", row.status)));
         }
         if row.expires_at <= Utc::now() {
@@ -570,7 +444,7 @@ impl Uploads {
                 row.expires_at.to_rfc3339()
             )));
         }
-        if row.status != Status::Pending.as_str() {
+        if row.status != Status::Pending {
             return Err(ApiError::Conflict(format!("upload `{id}` is {}, not pending", row.status)));
         }
         if !self.expire(&row, "aborted").await? {
@@ -593,22 +467,8 @@ impl Uploads {
 
     /// Storage notified that `key` was written in `bucket`: the upload it belongs to, if pending.
     pub async fn by_object(&self, bucket: &str, key: &str) -> Result<Option<UploadRow>, ApiError> {
-        Ok(uploads::Entity::find()
-            .filter(uploads::Column::Bucket.eq(bucket))
-            .filter(uploads::Column::ObjectKey.eq(key))
-            .filter(uploads::Column::Status.is_in([Status::Pending.as_str(), Status::Received.as_str()]))
-            .one(&self.db.conn)
-            .await?)
+        Ok(store::by_object(&self.db.conn, bucket, key).await?)
     }
-}
-
-/// Forgets every upload of the product `name`, in the caller's transaction (a purge): with
-/// their rows gone, no one can list, complete or abort them, and an object that still
-/// arrives at one of their keys matches nothing, so it makes no event under a product that
-/// later takes the name. Objects already stored stay in the bucket, tracked by nothing.
-pub async fn delete_for_product(conn: &impl ConnectionTrait, name: &str) -> Result<u64, DbErr> {
-    let done = uploads::Entity::delete_many().filter(uploads::Column::DataProduct.eq(name)).exec(conn).await?;
-    Ok(done.rows_affected)
 }
 
 /// URL-decodes an S3 event key (`+` is a space, `%xx` a byte).

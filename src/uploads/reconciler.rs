@@ -9,11 +9,10 @@
 use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
-use sea_orm::{DbBackend, EntityTrait, Statement};
 use tokio::{sync::watch, task::JoinSet};
 
 use super::{Status, UploadRow, Uploads};
-use crate::store::entities::uploads;
+use crate::store::{DbErr, uploads as store};
 
 /// Rows leased at once.
 const BATCH: u64 = 500;
@@ -70,8 +69,8 @@ pub async fn run_once(uploads: &Arc<Uploads>, every: Duration) -> anyhow::Result
 }
 
 async fn handle(uploads: &Uploads, row: &UploadRow) -> Result<(), crate::error::ApiError> {
-    match Status::parse(&row.status) {
-        Some(Status::Pending) => match uploads.storage.head(&row.bucket, &row.object_key).await {
+    match row.status {
+        Status::Pending => match uploads.storage.head(&row.bucket, &row.object_key).await {
             Ok(Some(info)) => uploads.on_object(row, &info).await,
             Ok(None) if row.expires_at <= Utc::now() => {
                 uploads.expire(row, "no object arrived before expiresAt").await.map(drop)
@@ -79,34 +78,15 @@ async fn handle(uploads: &Uploads, row: &UploadRow) -> Result<(), crate::error::
             Ok(None) => Ok(()),
             Err(err) => Err(crate::error::ApiError::StorageUnavailable(err.to_string())),
         },
-        Some(Status::Received) => uploads.validate(row).await.map(drop),
+        Status::Received => uploads.validate(row).await.map(drop),
         _ => Ok(()),
     }
 }
 
 /// Leases up to `BATCH` due rows for half a poll interval (at least a second).
-async fn lease(uploads: &Uploads, every: Duration) -> Result<Vec<UploadRow>, sea_orm::DbErr> {
+async fn lease(uploads: &Uploads, every: Duration) -> Result<Vec<UploadRow>, DbErr> {
     let now = Utc::now();
     let hold =
         chrono::Duration::from_std((every / 2).max(Duration::from_secs(1))).unwrap_or(chrono::Duration::seconds(5));
-    let until = now + hold;
-    let db = &uploads.db;
-    let backend = db.backend();
-    let sql = match backend {
-        DbBackend::Postgres => format!(
-            "UPDATE uploads SET lease_until = $1 WHERE seq IN (SELECT seq FROM uploads \
-             WHERE status = 'pending' AND (lease_until IS NULL OR lease_until <= $2) \
-             ORDER BY lease_until IS NOT NULL, lease_until, seq LIMIT {BATCH} FOR UPDATE SKIP LOCKED) RETURNING *"
-        ),
-        _ => format!(
-            "UPDATE uploads SET lease_until = ? WHERE seq IN (SELECT seq FROM uploads \
-             WHERE status = 'pending' AND (lease_until IS NULL OR lease_until <= ?) \
-             ORDER BY lease_until IS NOT NULL, lease_until, seq LIMIT {BATCH}) RETURNING *"
-        ),
-    };
-    let _writer = db.writer().await;
-    uploads::Entity::find()
-        .from_raw_sql(Statement::from_sql_and_values(backend, sql, [until.into(), now.into()]))
-        .all(&db.conn)
-        .await
+    store::lease_pending(&uploads.db, now, now + hold, BATCH).await
 }

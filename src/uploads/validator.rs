@@ -8,14 +8,10 @@
 use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
-use sea_orm::{
-    ColumnTrait, DbBackend, EntityTrait, QueryFilter, Statement,
-    sea_query::{Expr, ExprTrait as _},
-};
 use tokio::{sync::watch, task::JoinSet};
 
 use super::{
-    FileFormat, Status, UploadRow, Uploads,
+    UploadRow, Uploads,
     validate::{self, ColumnSpec, Object, Outcome, Report},
 };
 use crate::{
@@ -26,7 +22,7 @@ use crate::{
         version::{Version, VersionSelector},
     },
     error::ApiError,
-    store::entities::uploads,
+    store::{DbErr, uploads as store},
 };
 
 /// How long a worker holds an upload without renewing.
@@ -107,8 +103,7 @@ async fn verdict(uploads: &Uploads, row: &UploadRow) -> Result<Outcome, ApiError
     if row.validation_attempts > MAX_ATTEMPTS {
         return Ok(rejected(format!("the file could not be checked in {MAX_ATTEMPTS} attempts")));
     }
-    let format = FileFormat::parse(&row.format)
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("stored upload format `{}`", row.format)))?;
+    let format = row.format;
     let size = u64::try_from(row.size.unwrap_or(row.content_length)).unwrap_or(0);
     if Some(size) != u64::try_from(row.content_length).ok() {
         return Ok(rejected(format!("the object has {size} bytes, but contentLength was {}", row.content_length)));
@@ -156,56 +151,21 @@ pub async fn table_of(uploads: &Uploads, row: &UploadRow) -> Result<Result<Vec<C
 }
 
 /// Takes the oldest due `received` upload for `token`, counting the attempt.
-async fn lease(uploads: &Uploads, token: &str) -> Result<Option<UploadRow>, sea_orm::DbErr> {
+async fn lease(uploads: &Uploads, token: &str) -> Result<Option<UploadRow>, DbErr> {
     let now = Utc::now();
     let until = now + chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::seconds(30));
-    let db = &uploads.db;
-    let backend = db.backend();
-    let sql = match backend {
-        DbBackend::Postgres => {
-            "UPDATE uploads SET lease_until = $1, validation_lease = $2, validation_attempts = validation_attempts + 1 \
-             WHERE seq = (SELECT seq FROM uploads WHERE status = 'received' AND (lease_until IS NULL OR lease_until <= $3) \
-             ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING *"
-        }
-        _ => {
-            "UPDATE uploads SET lease_until = ?, validation_lease = ?, validation_attempts = validation_attempts + 1 \
-             WHERE seq = (SELECT seq FROM uploads WHERE status = 'received' AND (lease_until IS NULL OR lease_until <= ?) \
-             ORDER BY seq LIMIT 1) RETURNING *"
-        }
-    };
-    let _writer = db.writer().await;
-    uploads::Entity::find()
-        .from_raw_sql(Statement::from_sql_and_values(backend, sql, [until.into(), token.into(), now.into()]))
-        .one(&db.conn)
-        .await
+    store::lease_received(&uploads.db, token, now, until).await
 }
 
 /// Extends the lease; `false` when it is no longer this worker's.
 async fn renew(uploads: &Uploads, id: &str, token: &str) -> Result<bool, ApiError> {
     let until = Utc::now() + chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::seconds(30));
-    let _writer = uploads.db.writer().await;
-    let done = uploads::Entity::update_many()
-        .col_expr(uploads::Column::LeaseUntil, Expr::value(until))
-        .filter(uploads::Column::Id.eq(id))
-        .filter(uploads::Column::ValidationLease.eq(token))
-        .filter(uploads::Column::Status.eq(Status::Received.as_str()))
-        .exec(&uploads.db.conn)
-        .await?;
-    Ok(done.rows_affected == 1)
+    Ok(store::renew_validation(&uploads.db, id, token, until).await?)
 }
 
 /// Gives the upload back after the store failed: tried again after `RETRY_AFTER`, and the
 /// attempt does not count (an outage must not reject files).
 async fn release(uploads: &Uploads, id: &str, token: &str) -> Result<(), ApiError> {
     let until = Utc::now() + chrono::Duration::from_std(RETRY_AFTER).unwrap_or(chrono::Duration::seconds(5));
-    let _writer = uploads.db.writer().await;
-    uploads::Entity::update_many()
-        .col_expr(uploads::Column::LeaseUntil, Expr::value(until))
-        .col_expr(uploads::Column::ValidationLease, Expr::value(Option::<String>::None))
-        .col_expr(uploads::Column::ValidationAttempts, Expr::col(uploads::Column::ValidationAttempts).sub(1))
-        .filter(uploads::Column::Id.eq(id))
-        .filter(uploads::Column::ValidationLease.eq(token))
-        .exec(&uploads.db.conn)
-        .await?;
-    Ok(())
+    Ok(store::release_validation(&uploads.db, id, token, until).await?)
 }

@@ -9,22 +9,18 @@ pub mod worker;
 use std::time::Duration;
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
+pub use crate::store::webhooks::{
+    Delivery as DeliveryRow, DeliveryOutcome, Subscription as SubscriptionRow, SubscriptionStatus,
+};
 use crate::{
     auth::Principal,
     catalog::Pending,
     domain::webhook::{Filter, secret_from},
     error::ApiError,
     events,
-    store::{
-        Db,
-        entities::{webhook_deliveries, webhook_subscriptions},
-    },
+    store::{Db, webhooks as store},
 };
-
-pub use webhook_deliveries::Model as DeliveryRow;
-pub use webhook_subscriptions::Model as SubscriptionRow;
 
 /// How subscriptions are checked and delivered to (see `config` for the variables).
 #[derive(Debug, Clone)]
@@ -46,8 +42,8 @@ pub struct WebhookSettings {
 }
 
 /// A subscription's state: `active` delivers, `paused` gave up after retrying for too long.
-pub const ACTIVE: &str = "active";
-pub const PAUSED: &str = "paused";
+pub const ACTIVE: SubscriptionStatus = SubscriptionStatus::Active;
+pub const PAUSED: SubscriptionStatus = SubscriptionStatus::Paused;
 
 /// A subscription as asked for (already parsed; the URL not yet checked against DNS).
 #[derive(Debug, Clone)]
@@ -59,8 +55,7 @@ pub struct NewSubscription {
 
 /// The filters of a stored subscription.
 pub fn filter_of(row: &SubscriptionRow) -> Filter {
-    let list = |v: &serde_json::Value| serde_json::from_value::<Vec<String>>(v.clone()).unwrap_or_default();
-    Filter { event_types: list(&row.event_types), data_products: list(&row.data_products) }
+    row.filter.clone()
 }
 
 fn random_secret() -> Result<String, ApiError> {
@@ -82,39 +77,30 @@ pub async fn create(
     let pending = Pending::begin(db, ()).await?;
     let now = Utc::now();
     let head = events::head(pending.txn()).await?;
-    let row = webhook_subscriptions::ActiveModel {
-        id: Set(uuid::Uuid::now_v7().to_string()),
-        url: Set(new.url),
-        secret: Set(secret),
-        event_types: Set(serde_json::json!(new.filter.event_types)),
-        data_products: Set(serde_json::json!(new.filter.data_products)),
-        description: Set(new.description),
-        status: Set(ACTIVE.to_owned()),
-        paused_reason: Set(None),
-        cursor: Set(head),
-        lease_owner: Set(None),
-        lease_until: Set(None),
-        next_attempt_at: Set(now),
-        attempt: Set(0),
-        first_failure_at: Set(None),
-        created_at: Set(now),
-        created_by: Set(who.sub.clone()),
-    }
-    .insert(pending.txn())
-    .await?;
+    let subscription = SubscriptionRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        url: new.url,
+        secret,
+        filter: new.filter,
+        description: new.description,
+        status: ACTIVE,
+        paused_reason: None,
+        cursor: head,
+        lease_owner: None,
+        lease_until: None,
+        next_attempt_at: now,
+        attempt: 0,
+        first_failure_at: None,
+        created_at: now,
+        created_by: who.sub.clone(),
+    };
+    let row = store::insert(pending.txn(), subscription).await?;
     Ok(pending.map(|()| row))
 }
 
 /// A page of subscriptions in creation order (ids are time-ordered), after the id `after`.
 pub async fn list(db: &Db, after: Option<&str>, limit: u64) -> Result<(Vec<SubscriptionRow>, bool), ApiError> {
-    let mut select = webhook_subscriptions::Entity::find();
-    if let Some(after) = after {
-        select = select.filter(webhook_subscriptions::Column::Id.gt(after));
-    }
-    let mut rows = select.order_by_asc(webhook_subscriptions::Column::Id).limit(limit + 1).all(&db.conn).await?;
-    let more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
-    Ok((rows, more))
+    Ok(store::list(&db.conn, after, limit).await?)
 }
 
 fn not_found(id: &str) -> ApiError {
@@ -123,21 +109,15 @@ fn not_found(id: &str) -> ApiError {
 
 /// One subscription; 404 when there is none with this id.
 pub async fn get(db: &Db, id: &str) -> Result<SubscriptionRow, ApiError> {
-    webhook_subscriptions::Entity::find_by_id(id.to_owned()).one(&db.conn).await?.ok_or_else(|| not_found(id))
+    store::get(&db.conn, id).await?.ok_or_else(|| not_found(id))
 }
 
 /// Deletes a subscription and its delivery log; 404 when there is none with this id.
 pub async fn delete(db: &Db, id: &str) -> Result<Pending<()>, ApiError> {
     let pending = Pending::begin(db, ()).await?;
-    let deleted = webhook_subscriptions::Entity::delete_by_id(id.to_owned()).exec(pending.txn()).await?;
-    if deleted.rows_affected == 0 {
+    if !store::delete(pending.txn(), id).await? {
         return Err(not_found(id));
     }
-    // Also without foreign-key enforcement (SQLite with it off), the log goes with it.
-    webhook_deliveries::Entity::delete_many()
-        .filter(webhook_deliveries::Column::SubscriptionId.eq(id))
-        .exec(pending.txn())
-        .await?;
     Ok(pending)
 }
 
@@ -149,12 +129,5 @@ pub async fn deliveries(
     limit: u64,
 ) -> Result<(Vec<DeliveryRow>, bool), ApiError> {
     get(db, id).await?;
-    let mut select = webhook_deliveries::Entity::find().filter(webhook_deliveries::Column::SubscriptionId.eq(id));
-    if let Some(before) = before {
-        select = select.filter(webhook_deliveries::Column::Id.lt(before));
-    }
-    let mut rows = select.order_by_desc(webhook_deliveries::Column::Id).limit(limit + 1).all(&db.conn).await?;
-    let more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
-    Ok((rows, more))
+    Ok(store::deliveries(&db.conn, id, before, limit).await?)
 }

@@ -16,19 +16,15 @@
 //!   is due, and at least every poll interval.
 use std::{sync::Arc, time::Duration};
 
-use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveValue::{NotSet, Set},
-    ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, Statement, TransactionTrait, Value,
-};
+use chrono::Utc;
 use tokio::{sync::watch, task::JoinSet};
 
-use super::{ACTIVE, PAUSED, SubscriptionRow, WebhookSettings, filter_of, target};
+use super::{DeliveryOutcome, DeliveryRow, PAUSED, SubscriptionRow, WebhookSettings, target};
 use crate::{
     domain::webhook::{retry_delay, sign},
     events::{self, EventRow, FeedQuery},
     metrics::Metrics,
-    store::{Db, entities::webhook_deliveries},
+    store::{Db, DbErr, webhooks as store},
 };
 
 /// Events read from the feed at once while looking for a subscription's next match.
@@ -116,73 +112,26 @@ impl Worker {
     /// Takes up to `n` due, unleased, active subscriptions that have events to look at.
     async fn lease(&self, n: u64) -> Result<Vec<SubscriptionRow>, DbErr> {
         let now = Utc::now();
-        let until = now + self.lease_for();
-        let backend = self.db.backend();
-        let (p1, p2, p3, p4) = placeholders(backend);
-        // Active, due at `now`, not leased, and not at the last event of the feed (in feed
-        // order, `(txid, seq)`: a later event may have a smaller `seq`).
-        let due = |now: &str| {
-            format!(
-                "SELECT id FROM webhook_subscriptions \
-                 WHERE status = '{ACTIVE}' AND next_attempt_at <= {now} \
-                 AND (lease_until IS NULL OR lease_until < {now}) \
-                 AND cursor <> COALESCE((SELECT seq FROM events ORDER BY txid DESC, seq DESC LIMIT 1), 0)"
-            )
-        };
-        // A plain read first, so that the common case (nothing due) writes nothing and, on
-        // SQLite, does not queue behind the API's writers.
-        let probe = Statement::from_sql_and_values(backend, format!("{} LIMIT 1", due(p1)), [now.into()]);
-        if self.db.conn.query_one_raw(probe).await?.is_none() {
-            return Ok(Vec::new());
-        }
-        let skip_locked = if backend == DbBackend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
-        let sql = format!(
-            "UPDATE webhook_subscriptions SET lease_owner = {p1}, lease_until = {p2} \
-             WHERE id IN ({} ORDER BY next_attempt_at LIMIT {p4}{skip_locked}) \
-             AND (lease_until IS NULL OR lease_until < {p3}) \
-             RETURNING *",
-            due(p3)
-        );
-        let values: Vec<Value> = vec![self.owner.clone().into(), until.into(), now.into(), (n as i64).into()];
-        let _writer = self.db.writer().await;
-        let stmt = Statement::from_sql_and_values(backend, sql, values);
-        SubscriptionRow::find_by_statement(stmt).all(&self.db.conn).await
+        store::lease(&self.db, &self.owner, now, now + self.lease_for(), n).await
     }
 
     /// Time until the earliest retry is due (bounded by the poll interval).
     async fn next_due(&self) -> Option<Duration> {
-        #[derive(FromQueryResult)]
-        struct Due {
-            due: Option<DateTime<Utc>>,
-        }
-        let backend = self.db.backend();
-        let (p1, ..) = placeholders(backend);
         // Subscriptions waiting for a retry; the others are woken by new events.
-        let sql = format!(
-            "SELECT MIN(next_attempt_at) AS due FROM webhook_subscriptions \
-             WHERE status = '{ACTIVE}' AND next_attempt_at > {p1}"
-        );
-        let stmt = Statement::from_sql_and_values(backend, sql, [Utc::now().into()]);
-        let due = Due::find_by_statement(stmt).one(&self.db.conn).await.ok()??.due?;
+        let due = store::next_due(&self.db.conn, Utc::now()).await.ok()??;
         let wait = (due - Utc::now()).to_std().unwrap_or(Duration::ZERO);
         Some(wait.clamp(Duration::from_millis(20), self.settings.poll_interval))
     }
 
     /// Hands back every lease this process holds (at shutdown).
     async fn release_all(&self) -> Result<(), DbErr> {
-        let backend = self.db.backend();
-        let (p1, ..) = placeholders(backend);
-        let sql =
-            format!("UPDATE webhook_subscriptions SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = {p1}");
-        let _writer = self.db.writer().await;
-        self.db.conn.execute_raw(Statement::from_sql_and_values(backend, sql, [self.owner.clone().into()])).await?;
-        Ok(())
+        store::release_all(&self.db, &self.owner).await
     }
 
     /// Delivers a leased subscription's events until it is caught up, an attempt fails, or
     /// the lease is lost (the subscription was deleted).
     async fn serve(self: Arc<Self>, mut sub: SubscriptionRow) {
-        let filter = filter_of(&sub);
+        let filter = sub.filter.clone();
         loop {
             let query = FeedQuery { after: sub.cursor, limit: BATCH, ..Default::default() };
             let batch = match events::read(&self.db.conn, &query).await {
@@ -213,6 +162,17 @@ impl Worker {
                 }
                 continue;
             };
+            // The event may have committed after the subscription was deleted (or its lease
+            // taken over) while this worker held it in memory: such an event must not go out.
+            match store::held(&self.db.conn, &sub.id, &self.owner).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(err) => {
+                    tracing::warn!(error = %err, subscription = %sub.id, "webhook worker cannot check its lease");
+                    let _ = self.release(&sub).await;
+                    return;
+                }
+            }
             let attempt = self.deliver(&sub, &event).await;
             self.metrics.webhook_delivered(attempt.succeeded);
             let next = match self.record(&sub, &event, &attempt).await {
@@ -232,33 +192,12 @@ impl Worker {
 
     /// Moves the cursor past events the subscription does not want; false if the lease is gone.
     async fn advance(&self, sub: &SubscriptionRow, cursor: i64) -> Result<bool, DbErr> {
-        let backend = self.db.backend();
-        let (p1, p2, p3, p4) = placeholders(backend);
-        let sql = format!(
-            "UPDATE webhook_subscriptions SET cursor = {p1}, lease_until = {p2} WHERE id = {p3} AND lease_owner = {p4}"
-        );
-        let values: Vec<Value> = vec![
-            cursor.into(),
-            (Utc::now() + self.lease_for()).into(),
-            sub.id.clone().into(),
-            self.owner.clone().into(),
-        ];
-        let _writer = self.db.writer().await;
-        let done = self.db.conn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
-        Ok(done.rows_affected() == 1)
+        store::advance(&self.db, &sub.id, &self.owner, cursor, Utc::now() + self.lease_for()).await
     }
 
     /// Gives the lease back.
     async fn release(&self, sub: &SubscriptionRow) -> Result<(), DbErr> {
-        let backend = self.db.backend();
-        let (p1, p2, ..) = placeholders(backend);
-        let sql = format!(
-            "UPDATE webhook_subscriptions SET lease_owner = NULL, lease_until = NULL WHERE id = {p1} AND lease_owner = {p2}"
-        );
-        let values: Vec<Value> = vec![sub.id.clone().into(), self.owner.clone().into()];
-        let _writer = self.db.writer().await;
-        self.db.conn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
-        Ok(())
+        store::release(&self.db, &sub.id, &self.owner).await
     }
 
     /// One signed POST of `event` to the subscription's URL.
@@ -330,7 +269,7 @@ impl Worker {
             next.lease_until = None;
             let retried_for = (now - first).to_std().unwrap_or(Duration::ZERO);
             if retried_for >= self.settings.retry_for {
-                next.status = PAUSED.to_owned();
+                next.status = PAUSED;
                 next.paused_reason = Some(format!(
                     "event {} could not be delivered in {} attempts over {} s; the last attempt failed: {}",
                     event.id,
@@ -344,59 +283,27 @@ impl Worker {
                 next.next_attempt_at = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
             }
         }
-        let _writer = self.db.writer().await;
-        let txn = self.db.conn.begin().await?;
-        let backend = self.db.backend();
-        let ph: Vec<String> =
-            (1..=10).map(|i| if backend == DbBackend::Postgres { format!("${i}") } else { "?".to_owned() }).collect();
-        let sql = format!(
-            "UPDATE webhook_subscriptions SET cursor = {}, attempt = {}, first_failure_at = {}, next_attempt_at = {}, \
-             lease_owner = {}, lease_until = {}, status = {}, paused_reason = {} WHERE id = {} AND lease_owner = {}",
-            ph[0], ph[1], ph[2], ph[3], ph[4], ph[5], ph[6], ph[7], ph[8], ph[9]
-        );
-        let values: Vec<Value> = vec![
-            next.cursor.into(),
-            next.attempt.into(),
-            next.first_failure_at.into(),
-            next.next_attempt_at.into(),
-            next.lease_owner.clone().into(),
-            next.lease_until.into(),
-            next.status.clone().into(),
-            next.paused_reason.clone().into(),
-            sub.id.clone().into(),
-            self.owner.clone().into(),
-        ];
-        let updated = txn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
-        if updated.rows_affected() != 1 {
+        let delivery = DeliveryRow {
+            id: 0,
+            subscription_id: sub.id.clone(),
+            event_id: event.id.clone(),
+            event_seq: event.seq,
+            attempt: number,
+            outcome: if attempt.succeeded { DeliveryOutcome::Succeeded } else { DeliveryOutcome::Failed },
+            response_status: attempt.response_status.map(i32::from),
+            latency_ms: attempt.latency_ms,
+            error: attempt.error.clone(),
+            attempted_at: now,
+        };
+        if !store::record(&self.db, &self.owner, &next, delivery).await? {
             // Deleted (or the lease ran out and another replica took over): say nothing more.
-            txn.rollback().await?;
             return Ok(None);
         }
-        webhook_deliveries::Entity::insert(webhook_deliveries::ActiveModel {
-            id: NotSet,
-            subscription_id: Set(sub.id.clone()),
-            event_id: Set(event.id.clone()),
-            event_seq: Set(event.seq),
-            attempt: Set(number),
-            outcome: Set(if attempt.succeeded { "succeeded" } else { "failed" }.to_owned()),
-            response_status: Set(attempt.response_status.map(i32::from)),
-            latency_ms: Set(attempt.latency_ms),
-            error: Set(attempt.error.clone()),
-            attempted_at: Set(now),
-        })
-        .exec(&txn)
-        .await?;
-        txn.commit().await?;
         if next.status == PAUSED {
             tracing::warn!(subscription = %sub.id, reason = ?next.paused_reason, "webhook subscription paused");
         }
         Ok(attempt.succeeded.then_some(next))
     }
-}
-
-/// `$n` on PostgreSQL, `?` on SQLite, for the first four parameters.
-fn placeholders(backend: DbBackend) -> (&'static str, &'static str, &'static str, &'static str) {
-    if backend == DbBackend::Postgres { ("$1", "$2", "$3", "$4") } else { ("?1", "?2", "?3", "?4") }
 }
 
 /// A uniform number in `[0, 1)`.

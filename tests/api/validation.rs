@@ -486,20 +486,22 @@ async fn preview_shows_typed_rows_to_the_domains_writers_only(app: TestApp) {
 /// Puts a validated upload back as a replica that died mid-object leaves it: `received`,
 /// held by a worker that is gone, its lease run out, taken `attempts` times.
 async fn as_if_its_worker_died(app: &TestApp, id: &str, attempts: i32) {
-    use daap::store::entities::uploads;
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    use sea_orm::{
+        ConnectionTrait,
+        sea_query::{Alias, Expr, ExprTrait, Query},
+    };
     let db = sea_orm::Database::connect(&app.database_url).await.expect("the test database");
-    let done = uploads::Entity::update_many()
-        .col_expr(uploads::Column::Status, Expr::value("received"))
-        .col_expr(uploads::Column::Validation, Expr::value(Option::<serde_json::Value>::None))
-        .col_expr(uploads::Column::ValidationLease, Expr::value("a-worker-that-died"))
-        .col_expr(uploads::Column::ValidationAttempts, Expr::value(attempts))
-        .col_expr(uploads::Column::LeaseUntil, Expr::value(chrono::Utc::now() - chrono::Duration::seconds(1)))
-        .filter(uploads::Column::Id.eq(id))
-        .exec(&db)
-        .await
-        .expect("the upload is reset");
-    assert_eq!(done.rows_affected, 1);
+    let reset = Query::update()
+        .table(Alias::new("uploads"))
+        .value(Alias::new("status"), "received")
+        .value(Alias::new("validation"), Option::<serde_json::Value>::None)
+        .value(Alias::new("validation_lease"), "a-worker-that-died")
+        .value(Alias::new("validation_attempts"), attempts)
+        .value(Alias::new("lease_until"), chrono::Utc::now() - chrono::Duration::seconds(1))
+        .and_where(Expr::col(Alias::new("id")).eq(id))
+        .to_owned();
+    let done = db.execute(&reset).await.expect("the upload is reset");
+    assert_eq!(done.rows_affected(), 1);
     db.close().await.expect("closed");
 }
 

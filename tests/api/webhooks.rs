@@ -554,6 +554,24 @@ async fn private_targets_are_refused_by_default(app: TestApp) {
     assert_eq!(expect(app.get("/v1/webhooks").await, 200).await.body["items"], json!([]));
 }
 
+/// `quick`, but the worker looks for due work only every minute unless woken.
+fn quick_with_a_slow_poll(s: &mut Settings) {
+    quick(s);
+    s.webhook_poll_interval = Duration::from_secs(60);
+}
+
+async fn a_retry_is_sent_when_it_is_due_not_at_the_next_poll(app: TestApp) {
+    let receiver = Receiver::start().await;
+    receiver.state.fail_next.store(1, Ordering::SeqCst);
+    subscribe(&app, &json!({ "url": receiver.url })).await;
+    app.create_product("retried").await;
+    // Well before the next poll, the worker wakes for the retry it scheduled.
+    receiver.wait_accepted(1, Duration::from_secs(10)).await;
+    assert_eq!(receiver.received().len(), 2, "one failed attempt, then the retry");
+}
+
+both_configured!(quick_with_a_slow_poll => a_retry_is_sent_when_it_is_due_not_at_the_next_poll);
+
 both_configured!(quick =>
     deliveries_are_signed_and_arrive_once_each_in_feed_order,
     a_receiver_answering_500_for_a_while_loses_nothing,
