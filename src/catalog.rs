@@ -80,7 +80,7 @@ impl<T> Pending<T> {
     }
 
     /// A write that committed on its own, its product's head already forgotten.
-    fn committed(_db: &Db, value: T) -> Pending<T> {
+    fn committed(value: T) -> Pending<T> {
         Pending { write: None, value }
     }
 
@@ -439,7 +439,7 @@ pub async fn put_table(
 ) -> Result<Pending<(WriteOutcome, TableView, bool)>, ApiError> {
     if let Some((outcome, created)) = change_table_at_once(db, who, name, &table, opts).await? {
         let view = snapshot_table(name.as_str(), outcome.product.version, &table);
-        return Ok(Pending::committed(db, (outcome, view, created)));
+        return Ok(Pending::committed((outcome, view, created)));
     }
     let table_name = table.name.clone();
     let mut pending = write(db, who, name, opts, Edit::PutTable(table.clone())).await?;
@@ -511,7 +511,7 @@ async fn change_table_at_once(
         return Ok(None);
     };
     db.reads.forget_head(name.as_str());
-    db.feed.notify();
+    db.feed.committed(vec![name.as_str().to_owned()]);
     Ok(Some((WriteOutcome { product: ProductView::of_row(&row)?, class, changes }, created)))
 }
 

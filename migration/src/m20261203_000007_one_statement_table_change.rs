@@ -48,7 +48,7 @@ CREATE OR REPLACE FUNCTION daap_change_table(
     p_product bigint, p_domain text, p_table text, p_old_hash text, p_class text,
     p_hash text, p_description text, p_columns jsonb, p_changes jsonb, p_actor text,
     p_now timestamptz, p_event_id text, p_event_type text, p_event_data jsonb,
-    p_max_tables integer, p_channel text)
+    p_max_tables integer)
 RETURNS SETOF data_products
 LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
@@ -106,7 +106,6 @@ BEGIN
     INSERT INTO events (id, event_type, data_product, version, table_name, occurred_at, actor, data)
     VALUES (p_event_id, p_event_type, r.name, format('v%s.%s', next_major, next_minor), p_table, p_now, p_actor,
             p_event_data);
-    PERFORM pg_notify(p_channel, r.name);
     RETURN NEXT r;
 END
 $fn$
@@ -143,7 +142,7 @@ impl MigrationTrait for Migration {
                 .get_connection()
                 .execute_unprepared(
                     "DROP FUNCTION IF EXISTS daap_change_table(bigint, text, text, text, text, text, text, jsonb, \
-                     jsonb, text, timestamptz, text, text, jsonb, integer, text)",
+                     jsonb, text, timestamptz, text, text, jsonb, integer)",
                 )
                 .await?;
         }

@@ -15,6 +15,7 @@ use std::sync::{
     Arc,
     atomic::{AtomicBool, AtomicU64, Ordering},
 };
+use std::time::Duration;
 
 use quick_cache::{Weighter, sync::Cache};
 
@@ -50,12 +51,19 @@ pub struct ReadCache {
     majors: Cache<(i64, u32), Version>,
     generation: AtomicU64,
     trusted: AtomicBool,
+    head_ttl: Option<Duration>,
 }
+
+/// How long a replica that hears other replicas' changes (PostgreSQL) serves a head from
+/// memory at most: the bound on staleness when a notification is lost (the writer crashed
+/// between its commit and the notification).
+pub const HEAD_TTL: Duration = Duration::from_secs(5);
 
 impl ReadCache {
     /// A cache of at most about `bytes`; heads and major pointers get an eighth of it.
-    /// `trusted`: whether heads may be served from memory at start (no listener needed).
-    pub fn new(bytes: u64, trusted: bool) -> ReadCache {
+    /// `trusted`: whether heads may be served from memory at start (no listener needed);
+    /// `head_ttl`: how long a head is served from memory at most (`None`: until it moves).
+    pub fn new(bytes: u64, trusted: bool, head_ttl: Option<Duration>) -> ReadCache {
         let small = (bytes / 8).max(64 * 1024);
         let big = bytes.saturating_sub(small).max(256 * 1024);
         ReadCache {
@@ -64,6 +72,7 @@ impl ReadCache {
             majors: Cache::new((small / 2 / 64).max(16) as usize),
             generation: AtomicU64::new(0),
             trusted: AtomicBool::new(trusted),
+            head_ttl,
         }
     }
 
@@ -93,7 +102,11 @@ impl ReadCache {
         if !self.trusted.load(Ordering::SeqCst) {
             return None;
         }
-        self.heads.get(name)
+        let head = self.heads.get(name)?;
+        match self.head_ttl {
+            Some(ttl) if head.loaded_at.elapsed() > ttl => None,
+            _ => Some(head),
+        }
     }
 
     /// Keeps a head loaded at `generation`, unless a change came in meanwhile.
@@ -187,13 +200,26 @@ mod tests {
             deleted_at: None,
             created_at: chrono::Utc::now(),
             created_by: "someone".into(),
+            loaded_at: std::time::Instant::now(),
         })
+    }
+
+    #[test]
+    fn heads_older_than_their_lifetime_are_read_again() {
+        let cache = ReadCache::new(1 << 20, true, Some(HEAD_TTL));
+        let fresh = head("fresh");
+        let mut old = (*head("old")).clone();
+        old.loaded_at = std::time::Instant::now() - 2 * HEAD_TTL;
+        cache.put_head(cache.generation(), fresh);
+        cache.put_head(cache.generation(), Arc::new(old));
+        assert!(cache.head("fresh").is_some());
+        assert!(cache.head("old").is_none(), "a head past its lifetime is not served");
     }
 
     #[test]
     fn a_flood_of_distinct_snapshots_stays_within_the_byte_bound() {
         let bound = 4 * 1024 * 1024;
-        let cache = ReadCache::new(bound, true);
+        let cache = ReadCache::new(bound, true, None);
         let one = snapshot(50);
         assert!(one.weight > 50 * 100, "a snapshot weighs at least its text: {}", one.weight);
         for id in 0..10_000 {
@@ -205,7 +231,7 @@ mod tests {
 
     #[test]
     fn a_head_loaded_while_its_product_changed_is_not_kept() {
-        let cache = ReadCache::new(1 << 20, true);
+        let cache = ReadCache::new(1 << 20, true, None);
         let generation = cache.generation();
         cache.forget_head("p");
         cache.put_head(generation, head("p"));
@@ -218,7 +244,7 @@ mod tests {
 
     #[test]
     fn heads_are_not_served_while_changes_cannot_be_heard() {
-        let cache = ReadCache::new(1 << 20, true);
+        let cache = ReadCache::new(1 << 20, true, None);
         cache.put_head(cache.generation(), head("p"));
         cache.set_trusted(false);
         assert!(cache.head("p").is_none());

@@ -57,22 +57,19 @@ pub async fn append(conn: &impl ConnectionTrait, event: NewEvent) -> Result<Even
         event.actor.into(),
         event.data.into(),
     ];
+    // Other replicas are told after the commit (`Notifier::committed`), not by a NOTIFY in
+    // this transaction: PostgreSQL serialises the commits of every transaction that
+    // notifies, WAL flush included, which would make all writes queue behind one another.
     let sql = match backend {
-        // One round trip: the notification (delivered when, and only if, the transaction
-        // commits) is sent by the statement that inserts the event.
         DbBackend::Postgres => {
             "INSERT INTO events (id, event_type, data_product, version, table_name, occurred_at, actor, data) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM (SELECT pg_notify($9, $3)) AS notified RETURNING *"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *"
         }
         _ => {
             "INSERT INTO events (id, event_type, data_product, version, table_name, occurred_at, actor, data) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *"
         }
     };
-    let mut values = values;
-    if backend == DbBackend::Postgres {
-        values.push(CHANNEL.into());
-    }
     events::Model::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
         .one(conn)
         .await?
@@ -187,29 +184,58 @@ async fn read_once(conn: &impl ConnectionTrait, q: &FeedQuery) -> Result<(Vec<Ev
     Ok((rows, false))
 }
 
-/// Wakes every waiting feed reader when events commit.
+/// Wakes every waiting feed reader when events commit, and tells the other replicas.
 #[derive(Clone)]
-pub struct Notifier(Arc<watch::Sender<u64>>);
+pub struct Notifier {
+    local: Arc<watch::Sender<u64>>,
+    /// Where other replicas listen (PostgreSQL).
+    others: Option<sea_orm::sqlx::PgPool>,
+}
 
 impl Default for Notifier {
     fn default() -> Self {
-        Notifier(Arc::new(watch::channel(0).0))
+        Notifier { local: Arc::new(watch::channel(0).0), others: None }
     }
 }
 
 impl Notifier {
-    /// Called after a transaction with events commits.
+    /// A notifier that also tells the replicas listening on `pool`'s database.
+    pub fn for_postgres(pool: sea_orm::sqlx::PgPool) -> Notifier {
+        Notifier { others: Some(pool), ..Notifier::default() }
+    }
+
+    /// Wakes this replica's feed readers (events committed, here or elsewhere).
     pub fn notify(&self) {
-        self.0.send_modify(|n| *n = n.wrapping_add(1));
+        self.local.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Called after a transaction with events about `products` commits: wakes this
+    /// replica's readers and, in the background, notifies the other replicas (one
+    /// statement outside the write, so no commit waits for it). A notification lost to
+    /// a crash right after the commit delays the others by at most their head lifetime
+    /// (`cache::HEAD_TTL`); the feed itself is never affected.
+    pub fn committed(&self, products: Vec<String>) {
+        self.notify();
+        let Some(pool) = self.others.clone() else { return };
+        tokio::spawn(async move {
+            let sent = sea_orm::sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
+                .bind(CHANNEL)
+                .bind(&products)
+                .execute(&pool)
+                .await;
+            if let Err(err) = sent {
+                tracing::warn!(error = %err, "cannot notify other replicas of a change; they see it within their head lifetime");
+            }
+        });
     }
 
     /// Changes whenever events commit.
     pub fn epoch(&self) -> u64 {
-        *self.0.borrow()
+        *self.local.borrow()
     }
 
     pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.0.subscribe()
+        self.local.subscribe()
     }
 
     /// Listens for commits of other replicas (PostgreSQL only) for as long as the process

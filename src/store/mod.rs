@@ -58,10 +58,14 @@ impl Db {
             .await
             .with_context(|| format!("cannot connect to the database at {}", redact(url)))?;
         let sqlite_writer = (conn.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        let feed = Notifier::default();
         let postgres = conn.get_database_backend() == DbBackend::Postgres;
-        // One process owns an SQLite file, so its heads need no listener.
-        let reads = Arc::new(cache::ReadCache::new(cache_bytes, !postgres));
+        let feed = if postgres {
+            Notifier::for_postgres(conn.get_postgres_connection_pool().clone())
+        } else {
+            Notifier::default()
+        };
+        // One process owns an SQLite file, so its heads need no listener and never expire.
+        let reads = Arc::new(cache::ReadCache::new(cache_bytes, !postgres, postgres.then_some(cache::HEAD_TTL)));
         if postgres {
             let heads = reads.clone();
             feed.listen_postgres(

@@ -65,7 +65,7 @@ impl Write {
             self.reads.forget_head(product);
         }
         if !self.touched.is_empty() {
-            self.feed.notify();
+            self.feed.committed(self.touched);
         }
         Ok(())
     }

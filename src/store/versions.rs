@@ -320,11 +320,10 @@ pub async fn change_table(
         c.event_type.to_owned().into(),
         c.event_data.into(),
         i32::try_from(c.max_tables).unwrap_or(i32::MAX).into(),
-        super::events::CHANNEL.into(),
     ];
     super::products::ProductRow::find_by_statement(Statement::from_sql_and_values(
         DbBackend::Postgres,
-        "SELECT * FROM daap_change_table($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        "SELECT * FROM daap_change_table($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         values,
     ))
     .one(conn)

@@ -73,6 +73,7 @@ impl Head {
             deleted_at: row.deleted_at,
             created_at: row.created_at,
             created_by: row.created_by.clone(),
+            loaded_at: std::time::Instant::now(),
         }
     }
 }
@@ -158,6 +159,8 @@ pub struct Head {
     /// When and by whom the product was created (every version shows it).
     pub created_at: DateTime<Utc>,
     pub created_by: String,
+    /// When this was read from the database.
+    pub loaded_at: std::time::Instant,
 }
 
 /// One immutable version of a product, decoded, with its tables in name order, and the
