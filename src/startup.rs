@@ -15,10 +15,11 @@ use poem::{
 use tracing::Instrument;
 
 use crate::{
+    api::problem::{Problem, ProblemType, problem_response},
     api::{self, RouteTable},
     auth::{Principal, Scope, Verifier, rate_limit::RateLimiter},
     config::Settings,
-    error::{ApiError, Problem, ProblemType, problem_response},
+    error::ApiError,
     idempotency,
     metrics::Metrics,
     storage::Storage,

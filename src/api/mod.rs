@@ -8,9 +8,11 @@ pub mod dto;
 pub mod events;
 pub mod exports;
 pub mod input;
+pub mod json;
 pub mod ops;
 pub mod params;
 pub mod preview;
+pub mod problem;
 pub mod products;
 pub mod rendered;
 pub mod resolve;
@@ -23,7 +25,7 @@ pub mod webhooks;
 
 use std::sync::Arc;
 
-use poem_openapi::{OpenApiService, Tags};
+use poem_openapi::{LicenseObject, OpenApiService, ServerObject, Tags};
 
 /// Groups of operations in the docs.
 #[derive(Tags)]
@@ -97,6 +99,11 @@ pub fn service() -> OpenApiService<Apis, ()> {
         env!("CARGO_PKG_VERSION"),
     )
     .description(DESCRIPTION)
+    .license(LicenseObject::new("MIT").url("https://opensource.org/license/mit"))
+    .server(ServerObject::new("/").description("The server that serves this document"))
+    .server(
+        ServerObject::new("http://127.0.0.1:8080").description("`cargo run`: the zero-setup default (`DAAP_LISTEN`)"),
+    )
 }
 
 /// Request bodies whose unknown members the server refuses. poem-openapi's
@@ -110,7 +117,7 @@ const CLOSED_SCHEMAS: &[&str] = &[
     "WebhookCreate",
     "UploadCreate",
     "UploadComplete",
-    "CompletedPartDto",
+    "CompletedPart",
 ];
 
 /// What a public ID looks like (section 1), for the docs; the handler parses it for real so
@@ -174,6 +181,23 @@ fn declare_scopes(doc: &mut serde_yaml::Value) {
     }
 }
 
+/// Operations without a bearer token (`/health/*`) say so with an empty `security`, which
+/// poem-openapi has no attribute for.
+fn declare_open_routes(doc: &mut serde_yaml::Value) {
+    use serde_yaml::Value;
+    let Some(Value::Mapping(paths)) = doc.get_mut("paths") else { return };
+    for (_, operations) in paths.iter_mut() {
+        let Value::Mapping(operations) = operations else { continue };
+        for (_, operation) in operations.iter_mut() {
+            if let Value::Mapping(operation) = operation
+                && !operation.contains_key("security")
+            {
+                operation.insert("security".into(), Value::Sequence(Vec::new()));
+            }
+        }
+    }
+}
+
 /// An upload id: a UUID in its hyphenated form. The handler parses it for real, so the
 /// problem names the id.
 const UUID_PATTERN: &str = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
@@ -185,6 +209,7 @@ fn document() -> serde_yaml::Value {
     use serde_yaml::{Mapping, Value};
     let mut doc: Value = serde_yaml::from_str(&service().spec_yaml()).unwrap_or_default();
     declare_scopes(&mut doc);
+    declare_open_routes(&mut doc);
     if let Some(schemas) = doc.get_mut("components").and_then(|c| c.get_mut("schemas")) {
         for &name in CLOSED_SCHEMAS {
             if let Some(Value::Mapping(schema)) = schemas.get_mut(name) {
@@ -195,7 +220,8 @@ fn document() -> serde_yaml::Value {
             {
                 let mut names = Mapping::new();
                 names.insert("pattern".into(), "^[a-z0-9_.-]{1,64}$".into());
-                tags.insert("propertyNames".into(), names.into());
+                // OpenAPI 3.0 has no `propertyNames`: the rule is in the description and here.
+                tags.insert("x-propertyNames".into(), names.into());
                 let mut values = Mapping::new();
                 values.insert("type".into(), "string".into());
                 values.insert("maxLength".into(), 256.into());
@@ -204,16 +230,14 @@ fn document() -> serde_yaml::Value {
             }
         }
     }
-    // Webhook filters name event types and product names.
+    // Webhook filters name product names.
     let webhook = doc.get_mut("components").and_then(|c| c.get_mut("schemas")).and_then(|s| s.get_mut("WebhookCreate"));
-    if let Some(properties) = webhook.and_then(|w| w.get_mut("properties")) {
-        if let Some(Value::Mapping(items)) = properties.get_mut("eventTypes").and_then(|p| p.get_mut("items")) {
-            let types = crate::events::EventType::ALL.iter().map(|t| Value::from(t.as_str())).collect();
-            items.insert("enum".into(), Value::Sequence(types));
-        }
-        if let Some(Value::Mapping(items)) = properties.get_mut("dataProducts").and_then(|p| p.get_mut("items")) {
-            items.insert("pattern".into(), "^[a-z][a-z0-9_]{1,62}$".into());
-        }
+    if let Some(Value::Mapping(items)) = webhook
+        .and_then(|w| w.get_mut("properties"))
+        .and_then(|p| p.get_mut("dataProducts"))
+        .and_then(|p| p.get_mut("items"))
+    {
+        items.insert("pattern".into(), "^[a-z][a-z0-9_]{1,62}$".into());
     }
     for (path, pattern) in [
         ("/v1/resolve/{id}", PUBLIC_ID_PATTERN),
