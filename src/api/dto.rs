@@ -205,7 +205,7 @@ pub struct SchemaRef {
 
 /// A data product as of one version.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none, example)]
 pub struct DataProduct {
     /// Public ID of the product (always its latest version), `dp:<name>`.
     pub id: String,
@@ -333,7 +333,7 @@ impl From<&ColumnRecord> for ColumnDef {
 
 /// A table's schema as of one version.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", example)]
 pub struct TableSchema {
     /// Public ID of the table in this version, `dp:<name>:v<M>.<m>:<table>`.
     pub id: String,
@@ -474,7 +474,7 @@ macro_rules! metadata_body {
     ($(#[$doc:meta])* $body:ident { $($(#[$field_doc:meta])* $field:ident: $ty:ty,)* }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Object)]
-        #[oai(rename_all = "camelCase", deny_unknown_fields)]
+        #[oai(rename_all = "camelCase", deny_unknown_fields, skip_serializing_if_is_none, example)]
         pub struct $body {
             $($(#[$field_doc])* pub $field: $ty,)*
             /// What the product holds (free text: tabs and line breaks allowed, no other control characters).
@@ -538,7 +538,7 @@ metadata_body! {
 
 /// The body of `PUT /v1/data-products/{name}/schemas/{table}`: the whole table.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[oai(rename_all = "camelCase", deny_unknown_fields, skip_serializing_if_is_none, example)]
 pub struct TableSchemaPut {
     /// What the table holds (free text: tabs and line breaks allowed, no other control characters).
     #[oai(validator(
@@ -556,7 +556,7 @@ pub struct TableSchemaPut {
 
 /// The body of `POST /v1/webhooks`. Unknown members are refused with 422.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[oai(rename_all = "camelCase", deny_unknown_fields, skip_serializing_if_is_none, example)]
 pub struct WebhookCreate {
     /// Where to POST events: an `http(s)` URL without credentials, at most 2048 characters.
     /// Hosts on loopback, link-local and private addresses are refused unless the server runs
@@ -770,6 +770,142 @@ impl ParseFromParameter for EventTypeName {
         match EventType::parse(value) {
             Some(t) => Ok(EventTypeName(t.as_str().to_owned())),
             None => Err(ParseError::custom(format!("must be one of {}", Self::allowed()))),
+        }
+    }
+}
+
+// Examples: the values `/docs` prefills. They are chosen so that "Try it out -> Execute" in
+// workflow order (register the product, add the table, ask for an upload URL) succeeds on a
+// fresh zero-setup server.
+
+/// The product name of the examples.
+pub const EXAMPLE_PRODUCT: &str = "prison_incidents";
+/// The table name of the examples.
+pub const EXAMPLE_TABLE: &str = "incidents";
+
+fn example_columns() -> Vec<ColumnDef> {
+    let column = |name: &str, ty: &str, description: &str, nullable: bool| ColumnDef {
+        name: name.to_owned(),
+        ty: ty.to_owned(),
+        description: description.to_owned(),
+        nullable,
+    };
+    vec![
+        column("incident_id", "bigint", "Incident key", false),
+        column("occurred_at", "timestamp", "When the incident happened", true),
+        column("cost", "decimal(10,2)", "Cost in pounds", true),
+    ]
+}
+
+fn example_tags() -> Option<BTreeMap<String, String>> {
+    Some(BTreeMap::from([("team".to_owned(), "incidents".to_owned())]))
+}
+
+impl poem_openapi::types::Example for DataProductCreate {
+    fn example() -> Self {
+        DataProductCreate {
+            name: EXAMPLE_PRODUCT.to_owned(),
+            description: "Incidents recorded in prisons, one row per incident".to_owned(),
+            domain: "HMPPS".to_owned(),
+            data_product_owner: "jane.doe@justice.gov.uk".to_owned(),
+            data_product_owner_display_name: "Jane Doe".to_owned(),
+            data_product_maintainer: None,
+            data_product_maintainer_display_name: None,
+            email: "data-team@justice.gov.uk".to_owned(),
+            status: Some(Status::Draft),
+            retention_period: 3650,
+            dpia_required: false,
+            dpia_location: None,
+            tags: example_tags(),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for DataProductUpdate {
+    fn example() -> Self {
+        let c = DataProductCreate::example();
+        DataProductUpdate {
+            name: None,
+            expected_change: None,
+            description: c.description,
+            domain: c.domain,
+            data_product_owner: c.data_product_owner,
+            data_product_owner_display_name: c.data_product_owner_display_name,
+            data_product_maintainer: c.data_product_maintainer,
+            data_product_maintainer_display_name: c.data_product_maintainer_display_name,
+            email: c.email,
+            status: Some(Status::Published),
+            retention_period: c.retention_period,
+            dpia_required: c.dpia_required,
+            dpia_location: c.dpia_location,
+            tags: c.tags,
+        }
+    }
+}
+
+impl poem_openapi::types::Example for TableSchemaPut {
+    fn example() -> Self {
+        TableSchemaPut {
+            table_description: "One row per incident".to_owned(),
+            columns: example_columns(),
+            expected_change: None,
+        }
+    }
+}
+
+impl poem_openapi::types::Example for WebhookCreate {
+    fn example() -> Self {
+        WebhookCreate {
+            url: "https://catalogue.example.com/hooks/daap".to_owned(),
+            event_types: Some(vec![EventTypeName("schema.created".to_owned())]),
+            data_products: Some(vec![EXAMPLE_PRODUCT.to_owned()]),
+            description: Some("Catalogue sync".to_owned()),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for DataProduct {
+    fn example() -> Self {
+        let c = DataProductCreate::example();
+        let at = Timestamp("2026-11-23T15:12:59.123Z".to_owned());
+        DataProduct {
+            id: format!("dp:{EXAMPLE_PRODUCT}"),
+            name: EXAMPLE_PRODUCT.to_owned(),
+            version: "v1.1".to_owned(),
+            version_id: format!("dp:{EXAMPLE_PRODUCT}:v1.1"),
+            description: c.description,
+            domain: c.domain,
+            data_product_owner: c.data_product_owner,
+            data_product_owner_display_name: c.data_product_owner_display_name,
+            data_product_maintainer: None,
+            data_product_maintainer_display_name: None,
+            email: c.email,
+            status: Status::Draft,
+            retention_period: c.retention_period,
+            dpia_required: c.dpia_required,
+            dpia_location: None,
+            tags: c.tags.unwrap_or_default(),
+            schemas: vec![SchemaRef {
+                name: EXAMPLE_TABLE.to_owned(),
+                id: format!("dp:{EXAMPLE_PRODUCT}:v1.1:{EXAMPLE_TABLE}"),
+            }],
+            created_at: at.clone(),
+            created_by: "alice".to_owned(),
+            updated_at: at,
+            updated_by: "alice".to_owned(),
+            deleted_at: None,
+        }
+    }
+}
+
+impl poem_openapi::types::Example for TableSchema {
+    fn example() -> Self {
+        TableSchema {
+            id: format!("dp:{EXAMPLE_PRODUCT}:v1.1:{EXAMPLE_TABLE}"),
+            name: EXAMPLE_TABLE.to_owned(),
+            version: "v1.1".to_owned(),
+            table_description: "One row per incident".to_owned(),
+            columns: example_columns(),
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::{
     auth::BearerAuth,
     error::ApiError,
     events::{self, EventRow, FeedError, FeedQuery},
-    startup::AppState,
+    state::AppState,
 };
 
 pub struct EventsApi;

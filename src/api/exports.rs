@@ -32,7 +32,7 @@ use crate::{
         version::{Version, VersionSelector},
     },
     error::ApiError,
-    startup::AppState,
+    state::AppState,
 };
 
 pub struct ExportsApi;
@@ -304,7 +304,7 @@ impl ExportsApi {
                 tables: &tables,
             });
             match format {
-                Format::ContractYaml => serde_yaml::to_string(&doc).map_err(|e| ApiError::Internal(e.into())),
+                Format::ContractYaml => Ok(export::yaml(&doc)),
                 _ => serde_json::to_string_pretty(&doc).map_err(|e| ApiError::Internal(e.into())),
             }
         })

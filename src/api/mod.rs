@@ -4,7 +4,9 @@
 // Operations take one argument per documented parameter, and response enums carry whole
 // bodies by value, as poem-openapi's derives expect.
 #![allow(clippy::too_many_arguments, clippy::large_enum_variant)]
+pub mod docs;
 pub mod dto;
+pub mod edge;
 pub mod events;
 pub mod exports;
 pub mod input;
@@ -27,28 +29,33 @@ use std::sync::Arc;
 
 use poem_openapi::{LicenseObject, OpenApiService, ServerObject, Tags};
 
-/// Groups of operations in the docs.
+/// Groups of operations in the docs, in the order a producer meets them: register a
+/// product, describe its tables, upload data, read the history, follow changes.
 #[derive(Tags)]
 pub enum ApiTags {
     /// Register, list, read, update, delete and restore data products.
     DataProducts,
-    /// The immutable history of a data product.
-    Versions,
     /// Table schemas of the latest version; writes make new versions.
     Schemas,
-    /// Resolve public IDs such as `dp:prisons:v1.2:incidents`.
-    Resolve,
     /// Presigned uploads of data files, tracked until they are validated.
     Uploads,
+    /// The immutable history of a data product.
+    Versions,
     /// The ordered change feed for catalogue sync jobs.
     Events,
     /// Push notifications: subscribe a URL to the change feed (admin).
     Webhooks,
+    /// Resolve public IDs such as `dp:prisons:v1.2:incidents`.
+    Resolve,
     /// A version in formats other tools read: ODCS data contracts and JSON Schemas.
     Exports,
-    /// Health probes.
+    /// Health probes and platform statistics.
     Operations,
 }
+
+/// The tag names in `ApiTags` order (poem-openapi lists tags alphabetically).
+const TAG_ORDER: &[&str] =
+    &["DataProducts", "Schemas", "Uploads", "Versions", "Events", "Webhooks", "Resolve", "Exports", "Operations"];
 
 pub type Apis = (
     products::ProductsApi,
@@ -210,6 +217,12 @@ fn document() -> serde_yaml::Value {
     let mut doc: Value = serde_yaml::from_str(&service().spec_yaml()).unwrap_or_default();
     declare_scopes(&mut doc);
     declare_open_routes(&mut doc);
+    if let Some(Value::Sequence(tags)) = doc.get_mut("tags") {
+        tags.sort_by_key(|t| {
+            let name = t.get("name").and_then(Value::as_str).unwrap_or_default();
+            TAG_ORDER.iter().position(|n| *n == name).unwrap_or(TAG_ORDER.len())
+        });
+    }
     if let Some(schemas) = doc.get_mut("components").and_then(|c| c.get_mut("schemas")) {
         for &name in CLOSED_SCHEMAS {
             if let Some(Value::Mapping(schema)) = schemas.get_mut(name) {
@@ -269,13 +282,42 @@ pub fn openapi_json() -> String {
     serde_json::to_string_pretty(&document()).unwrap_or_default()
 }
 
-/// Path templates and their methods, for `Allow` on 405 answers.
-pub struct RouteTable(Vec<(Arc<str>, Vec<String>, Vec<&'static str>)>);
+/// Path templates and their methods, for `Allow` on 405 answers, and what each operation's
+/// parameters allow, for the problems that refuse a bad one.
+pub struct RouteTable {
+    routes: Vec<(Arc<str>, Vec<String>, Vec<&'static str>)>,
+    /// (template, upper-case method, parameter name) -> what the parameter allows.
+    rules: std::collections::HashMap<(String, String, String), String>,
+}
+
+/// What a parameter's schema allows, in words: `an integer in 1..=200`, `one of a, b`,
+/// `true or false`. None for free text and patterned strings (their own parsers say it).
+fn rule_of(schema: &serde_json::Value, doc: &serde_json::Value) -> Option<String> {
+    let schema = match schema["$ref"].as_str() {
+        Some(r) => &doc["components"]["schemas"][r.trim_start_matches("#/components/schemas/")],
+        None => schema,
+    };
+    if let Some(values) = schema["enum"].as_array() {
+        let values: Vec<&str> = values.iter().filter_map(serde_json::Value::as_str).collect();
+        return Some(format!("must be one of {}", values.join(", ")));
+    }
+    match schema["type"].as_str()? {
+        "boolean" => Some("must be `true` or `false`".to_owned()),
+        "integer" => Some(match (schema["minimum"].as_f64(), schema["maximum"].as_f64()) {
+            (Some(min), Some(max)) => format!("must be an integer in {min}..={max}"),
+            (Some(min), None) => format!("must be an integer of at least {min}"),
+            (None, Some(max)) => format!("must be an integer in 0..={max}"),
+            (None, None) => "must be a non-negative integer".to_owned(),
+        }),
+        _ => None,
+    }
+}
 
 impl RouteTable {
     pub fn from_spec(spec_json: &str) -> RouteTable {
         let doc: serde_json::Value = serde_json::from_str(spec_json).unwrap_or_default();
         let mut routes = Vec::new();
+        let mut rules = std::collections::HashMap::new();
         if let Some(paths) = doc.get("paths").and_then(|p| p.as_object()) {
             for (template, ops) in paths {
                 let segments = template.split('/').map(str::to_owned).collect();
@@ -284,9 +326,22 @@ impl RouteTable {
                     .filter(|m| ops.get(m.to_lowercase()).is_some())
                     .collect();
                 routes.push((Arc::from(template.as_str()), segments, methods));
+                for (method, op) in ops.as_object().into_iter().flatten() {
+                    for param in op["parameters"].as_array().into_iter().flatten() {
+                        if let (Some(name), Some(rule)) = (param["name"].as_str(), rule_of(&param["schema"], &doc)) {
+                            rules.insert((template.clone(), method.to_uppercase(), name.to_owned()), rule);
+                        }
+                    }
+                }
             }
         }
-        RouteTable(routes)
+        RouteTable { routes, rules }
+    }
+
+    /// What parameter `name` of `method` on the concrete `path` allows, if its schema says.
+    pub fn param_rule(&self, method: &str, path: &str, name: &str) -> Option<&str> {
+        let template = self.template(path)?;
+        self.rules.get(&(template.to_string(), method.to_owned(), name.to_owned())).map(String::as_str)
     }
 
     fn matching<'a>(
@@ -294,7 +349,7 @@ impl RouteTable {
         path: &str,
     ) -> impl Iterator<Item = &'a (Arc<str>, Vec<String>, Vec<&'static str>)> + use<'a> {
         let parts: Vec<String> = path.split('/').map(str::to_owned).collect();
-        self.0.iter().filter(move |(_, segments, _)| {
+        self.routes.iter().filter(move |(_, segments, _)| {
             segments.len() == parts.len()
                 && segments.iter().zip(&parts).all(|(s, p)| s == p || (s.starts_with('{') && s.ends_with('}')))
         })

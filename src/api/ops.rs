@@ -7,7 +7,7 @@ use super::{
     json::Json,
     problem::{Answer, Reply, sets},
 };
-use crate::{error::ApiError, startup::AppState};
+use crate::{error::ApiError, state::AppState};
 
 pub struct OpsApi;
 

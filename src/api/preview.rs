@@ -12,7 +12,7 @@ use super::{
 use crate::{
     auth::{BearerAuth, Principal, Scope},
     error::ApiError,
-    startup::AppState,
+    state::AppState,
     store::products as q,
     uploads::{
         FileFormat, Status,

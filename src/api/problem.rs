@@ -241,7 +241,13 @@ impl Problem {
 /// Turns any error that reached the edge into a problem answer for `path`.
 /// `allow` gives the methods a path supports, for 405 answers.
 /// `instance` is the request path, with the request id as its fragment.
-pub fn problem_response(err: poem::Error, instance: &str, allow: impl Fn() -> Vec<&'static str>) -> Response {
+/// `rule` says what a parameter allows (by name), for parse failures of the path or query.
+pub fn problem_response(
+    err: poem::Error,
+    instance: &str,
+    allow: impl Fn() -> Vec<&'static str>,
+    rule: impl Fn(&str) -> Option<String>,
+) -> Response {
     let path = instance.split('#').next().unwrap_or(instance);
     let mut extra_allow = None;
     let mut problem = if let Some(api) = err.downcast_ref::<ApiError>() {
@@ -263,7 +269,11 @@ pub fn problem_response(err: poem::Error, instance: &str, allow: impl Fn() -> Ve
         Problem::of(ProblemType::MethodNotAllowed, format!("{path} does not support this method"))
     } else if err.is::<ContentTypeError>() {
         Problem::of(ProblemType::UnsupportedMediaType, format!("{err}; send the body as application/json"))
-    } else if err.is::<ParseParamError>() || err.is::<ParsePathError>() || err.is::<ParseRequestPayloadError>() {
+    } else if let Some(e) = err.downcast_ref::<ParseParamError>() {
+        Problem::of(ProblemType::MalformedRequest, parameter_problem(e.name, &e.reason, &rule))
+    } else if let Some(e) = err.downcast_ref::<ParsePathError>() {
+        Problem::of(ProblemType::MalformedRequest, parameter_problem(e.name, &e.reason, &rule))
+    } else if err.is::<ParseRequestPayloadError>() {
         Problem::of(ProblemType::MalformedRequest, err.to_string())
     } else {
         match err.status() {
@@ -284,6 +294,21 @@ pub fn problem_response(err: poem::Error, instance: &str, allow: impl Fn() -> Ve
         resp.headers_mut().insert(header::ALLOW, allow);
     }
     resp
+}
+
+/// "`limit` must be an integer in 1..=200": the parameter and what it allows, from its schema,
+/// else from its own parser's words, without poem-openapi's wording ("verification failed",
+/// `failed to parse "optional_Status"`).
+fn parameter_problem(name: &str, reason: &str, rule: &impl Fn(&str) -> Option<String>) -> String {
+    if let Some(rule) = rule(name) {
+        return format!("`{name}` {rule}");
+    }
+    // A custom parser's message follows poem-openapi's `failed to parse "<type>": ` prefix.
+    let own = reason.strip_prefix("failed to parse \"").and_then(|r| r.split_once("\": ")).map(|(_, m)| m);
+    match own {
+        Some(message) => format!("`{name}` {message}"),
+        None => format!("`{name}` is malformed"),
+    }
 }
 
 /// The problems one operation can answer with, and whether it is an idempotent write (whose

@@ -11,6 +11,7 @@ use super::{
     input::{CreateProduct, JsonBody, UpdateProduct},
     params,
     rendered::{self, Rendered},
+    typed::IdempotencyKey,
     typed::ProductNameParam,
 };
 use super::{
@@ -24,7 +25,7 @@ use crate::{
     domain::model::ProductStatus,
     error::ApiError,
     idempotency::{Idem, StoredResponse},
-    startup::AppState,
+    state::AppState,
     store::products::ProductFilter,
 };
 
@@ -121,17 +122,9 @@ impl ProductsApi {
         _auth: BearerAuth,
         who: Principal,
         idem: Idem,
-        /// Makes a retry safe: the first answer to this key (with the same method, path, query and
-        /// body) is stored with the change and replayed with `Idempotent-Replayed: true`. 1..=255
-        /// printable ASCII characters, or the same in double quotes. Kept for `DAAP_IDEMPOTENCY_TTL`
-        /// (24 hours by default). A different request with the same key is 422
-        /// `/problems/idempotency-key-reused`; a repeat while the first still runs is 409
-        /// `/problems/idempotency-request-in-progress` with `Retry-After`.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(max_length = 257, pattern = r#"^(?:[!#-~](?:[ -~]{0,253}[!-~])?|"[ !#-\[\]-~]{1,255}")$"#)
-        )]
-        _idempotency_key: Header<Option<String>>,
+        /// Makes a retry safe; see the `IdempotencyKey` schema.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         body: JsonBody<CreateProduct>,
     ) -> Reply<CreateResponse, sets::CreateProduct> {
         let CreateProduct { name, metadata } = body.0;
@@ -237,17 +230,9 @@ impl ProductsApi {
         _auth: BearerAuth,
         who: Principal,
         idem: Idem,
-        /// Makes a retry safe: the first answer to this key (with the same method, path, query and
-        /// body) is stored with the change and replayed with `Idempotent-Replayed: true`. 1..=255
-        /// printable ASCII characters, or the same in double quotes. Kept for `DAAP_IDEMPOTENCY_TTL`
-        /// (24 hours by default). A different request with the same key is 422
-        /// `/problems/idempotency-key-reused`; a repeat while the first still runs is 409
-        /// `/problems/idempotency-request-in-progress` with `Retry-After`.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(max_length = 257, pattern = r#"^(?:[!#-~](?:[ -~]{0,253}[!-~])?|"[ !#-\[\]-~]{1,255}")$"#)
-        )]
-        _idempotency_key: Header<Option<String>>,
+        /// Makes a retry safe; see the `IdempotencyKey` schema.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         /// The product name.
         name: Path<ProductNameParam>,
         /// Classify and answer without writing anything.
@@ -288,17 +273,9 @@ impl ProductsApi {
         _auth: BearerAuth,
         who: Principal,
         idem: Idem,
-        /// Makes a retry safe: the first answer to this key (with the same method, path, query and
-        /// body) is stored with the change and replayed with `Idempotent-Replayed: true`. 1..=255
-        /// printable ASCII characters, or the same in double quotes. Kept for `DAAP_IDEMPOTENCY_TTL`
-        /// (24 hours by default). A different request with the same key is 422
-        /// `/problems/idempotency-key-reused`; a repeat while the first still runs is 409
-        /// `/problems/idempotency-request-in-progress` with `Retry-After`.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(max_length = 257, pattern = r#"^(?:[!#-~](?:[ -~]{0,253}[!-~])?|"[ !#-\[\]-~]{1,255}")$"#)
-        )]
-        _idempotency_key: Header<Option<String>>,
+        /// Makes a retry safe; see the `IdempotencyKey` schema.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         /// The product name.
         name: Path<ProductNameParam>,
         /// Remove the product and all its versions for good.
@@ -327,17 +304,9 @@ impl ProductsApi {
         _auth: BearerAuth,
         who: Principal,
         idem: Idem,
-        /// Makes a retry safe: the first answer to this key (with the same method, path, query and
-        /// body) is stored with the change and replayed with `Idempotent-Replayed: true`. 1..=255
-        /// printable ASCII characters, or the same in double quotes. Kept for `DAAP_IDEMPOTENCY_TTL`
-        /// (24 hours by default). A different request with the same key is 422
-        /// `/problems/idempotency-key-reused`; a repeat while the first still runs is 409
-        /// `/problems/idempotency-request-in-progress` with `Retry-After`.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(max_length = 257, pattern = r#"^(?:[!#-~](?:[ -~]{0,253}[!-~])?|"[ !#-\[\]-~]{1,255}")$"#)
-        )]
-        _idempotency_key: Header<Option<String>>,
+        /// Makes a retry safe; see the `IdempotencyKey` schema.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         /// The product name.
         name: Path<ProductNameParam>,
     ) -> Reply<RestoreResponse, sets::StateWrite> {

@@ -18,7 +18,7 @@ use crate::{
     catalog::{self, Resolved},
     domain::public_id::PublicId,
     error::ApiError,
-    startup::AppState,
+    state::AppState,
 };
 
 pub struct ResolveApi;

@@ -13,7 +13,7 @@ use super::{
     params,
     products::{etag, write_result},
     rendered::{self, Rendered},
-    typed::{ProductNameParam, TableNameParam},
+    typed::{IdempotencyKey, ProductNameParam, TableNameParam},
 };
 use super::{
     json::Json,
@@ -26,7 +26,7 @@ use crate::{
     domain::version::VersionSelector,
     error::ApiError,
     idempotency::{Idem, StoredResponse},
-    startup::AppState,
+    state::AppState,
 };
 
 pub struct SchemasApi;
@@ -140,17 +140,9 @@ impl SchemasApi {
         _auth: BearerAuth,
         who: Principal,
         idem: Idem,
-        /// Makes a retry safe: the first answer to this key (with the same method, path, query and
-        /// body) is stored with the change and replayed with `Idempotent-Replayed: true`. 1..=255
-        /// printable ASCII characters, or the same in double quotes. Kept for `DAAP_IDEMPOTENCY_TTL`
-        /// (24 hours by default). A different request with the same key is 422
-        /// `/problems/idempotency-key-reused`; a repeat while the first still runs is 409
-        /// `/problems/idempotency-request-in-progress` with `Retry-After`.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(max_length = 257, pattern = r#"^(?:[!#-~](?:[ -~]{0,253}[!-~])?|"[ !#-\[\]-~]{1,255}")$"#)
-        )]
-        _idempotency_key: Header<Option<String>>,
+        /// Makes a retry safe; see the `IdempotencyKey` schema.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         /// The product name.
         name: Path<ProductNameParam>,
         /// The table name (must not look like a version, e.g. `v1`).
@@ -199,17 +191,9 @@ impl SchemasApi {
         _auth: BearerAuth,
         who: Principal,
         idem: Idem,
-        /// Makes a retry safe: the first answer to this key (with the same method, path, query and
-        /// body) is stored with the change and replayed with `Idempotent-Replayed: true`. 1..=255
-        /// printable ASCII characters, or the same in double quotes. Kept for `DAAP_IDEMPOTENCY_TTL`
-        /// (24 hours by default). A different request with the same key is 422
-        /// `/problems/idempotency-key-reused`; a repeat while the first still runs is 409
-        /// `/problems/idempotency-request-in-progress` with `Retry-After`.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(max_length = 257, pattern = r#"^(?:[!#-~](?:[ -~]{0,253}[!-~])?|"[ !#-\[\]-~]{1,255}")$"#)
-        )]
-        _idempotency_key: Header<Option<String>>,
+        /// Makes a retry safe; see the `IdempotencyKey` schema.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         /// The product name.
         name: Path<ProductNameParam>,
         /// The table name.

@@ -9,7 +9,7 @@ use super::{
     json::Json,
     problem::{Reply, sets},
 };
-use crate::{auth::BearerAuth, startup::AppState, store};
+use crate::{auth::BearerAuth, state::AppState, store};
 
 pub struct StatsApi;
 

@@ -13,7 +13,7 @@ use super::{
     dto::timestamp,
     input::{CompleteUpload, CreateUpload, JsonBody, StorageEvents},
     params,
-    typed::{ProductNameParam, TableNameParam},
+    typed::{IdempotencyKey, ProductNameParam, TableNameParam},
 };
 use super::{
     json::Json,
@@ -23,7 +23,7 @@ use crate::{
     auth::{BearerAuth, Principal, Scope},
     error::ApiError,
     idempotency::{Idem, StoredResponse},
-    startup::AppState,
+    state::AppState,
     storage::Presigned,
     uploads::{Status, Transfer, UploadRow},
 };
@@ -66,7 +66,7 @@ impl From<UploadStatusDto> for Status {
 
 /// `POST /v1/data-products/{name}/schemas/{table}/uploads`.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none, example)]
 pub struct UploadCreate {
     /// The file's name; it must end in `.csv`, `.json`, `.jsonl` or `.parquet` (1..=1024 characters),
     /// without control characters, line breaks or bidirectional formatting characters.
@@ -251,7 +251,7 @@ pub struct CompletedPartDto {
 
 /// `POST /v1/uploads/{id}/complete`.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", example)]
 pub struct UploadComplete {
     /// Every part, each number once (1..=10,000 parts).
     #[oai(validator(min_items = 1, max_items = 10000))]
@@ -411,14 +411,9 @@ impl UploadsApi {
         _auth: BearerAuth,
         who: Principal,
         idem: Idem,
-        /// Makes a retry safe: the first answer to this key (with the same method, path, query and
-        /// body) is stored with the upload and replayed with `Idempotent-Replayed: true`. 1..=255
-        /// printable ASCII characters, or the same in double quotes. Kept for `DAAP_IDEMPOTENCY_TTL`.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(max_length = 257, pattern = r#"^(?:[!#-~](?:[ -~]{0,253}[!-~])?|"[ !#-\[\]-~]{1,255}")$"#)
-        )]
-        _idempotency_key: Header<Option<String>>,
+        /// Makes a retry safe; see the `IdempotencyKey` schema.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         /// The product name.
         name: Path<ProductNameParam>,
         /// The table name.
@@ -546,12 +541,9 @@ impl UploadsApi {
         state: Data<&AppState>,
         _auth: BearerAuth,
         who: Principal,
-        /// Makes a retry safe (see `createUpload`).
-        #[oai(
-            name = "Idempotency-Key",
-            validator(max_length = 257, pattern = r#"^(?:[!#-~](?:[ -~]{0,253}[!-~])?|"[ !#-\[\]-~]{1,255}")$"#)
-        )]
-        _idempotency_key: Header<Option<String>>,
+        /// Makes a retry safe; see the `IdempotencyKey` schema.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         /// The upload id.
         id: Path<String>,
         body: JsonBody<CompleteUpload>,
@@ -581,12 +573,9 @@ impl UploadsApi {
         state: Data<&AppState>,
         _auth: BearerAuth,
         who: Principal,
-        /// Makes a retry safe (see `createUpload`).
-        #[oai(
-            name = "Idempotency-Key",
-            validator(max_length = 257, pattern = r#"^(?:[!#-~](?:[ -~]{0,253}[!-~])?|"[ !#-\[\]-~]{1,255}")$"#)
-        )]
-        _idempotency_key: Header<Option<String>>,
+        /// Makes a retry safe; see the `IdempotencyKey` schema.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         /// The upload id.
         id: Path<String>,
     ) -> Reply<AbortResponse, sets::StateWrite> {
@@ -609,12 +598,9 @@ impl UploadsApi {
         req: &Request,
         _auth: BearerAuth,
         who: Principal,
-        /// Makes a retry safe (see `createUpload`).
-        #[oai(
-            name = "Idempotency-Key",
-            validator(max_length = 257, pattern = r#"^(?:[!#-~](?:[ -~]{0,253}[!-~])?|"[ !#-\[\]-~]{1,255}")$"#)
-        )]
-        _idempotency_key: Header<Option<String>>,
+        /// Makes a retry safe; see the `IdempotencyKey` schema.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         body: JsonBody<StorageEvents>,
     ) -> Reply<StorageEventsResponse, sets::Submit> {
         if req.extensions().get::<StorageEventsCaller>().is_none() {
@@ -669,4 +655,27 @@ fn first_part() -> u32 {
 
 fn default_parts() -> u32 {
     crate::uploads::PARTS_IN_ANSWER as u32
+}
+
+impl poem_openapi::types::Example for UploadCreate {
+    /// A 58-byte CSV file (`incident_id,occurred_at,cost` and one row) and its MD5.
+    fn example() -> Self {
+        UploadCreate {
+            filename: "incidents.csv".to_owned(),
+            content_length: 58,
+            content_md5: "dwMTBrhCPXtyU3+h7xi84Q==".to_owned(),
+            content_type: Some("text/csv".to_owned()),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for UploadComplete {
+    fn example() -> Self {
+        UploadComplete {
+            parts: vec![
+                CompletedPartDto { part_number: 1, etag: "\"6f1e2a0c9d1b4e1f8a2c3b4d5e6f7a8b\"".to_owned() },
+                CompletedPartDto { part_number: 2, etag: "\"0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d\"".to_owned() },
+            ],
+        }
+    }
 }

@@ -24,7 +24,7 @@ use crate::{
     catalog::{self, etag_matches},
     domain::{diff::classify, version::VersionSelector},
     error::ApiError,
-    startup::AppState,
+    state::AppState,
 };
 
 pub struct VersionsApi;

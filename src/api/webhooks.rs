@@ -11,6 +11,7 @@ use super::{
     dto::{Delivery, DeliveryPage, Webhook, WebhookCreated, WebhookPage},
     input::{CreateWebhook, JsonBody},
     params,
+    typed::IdempotencyKey,
 };
 use super::{
     json::Json,
@@ -20,7 +21,7 @@ use crate::{
     auth::{BearerAuth, Principal, Scope},
     error::ApiError,
     idempotency::{Idem, StoredResponse},
-    startup::AppState,
+    state::AppState,
     webhooks,
 };
 
@@ -94,18 +95,9 @@ impl WebhooksApi {
         _auth: BearerAuth,
         who: Principal,
         idem: Idem,
-        /// Makes a retry safe: the first answer to this key (with the same method, path, query and
-        /// body) is stored with the change and replayed with `Idempotent-Replayed: true` (the
-        /// replay shows the secret again, to the same principal only). 1..=255 printable ASCII
-        /// characters, or the same in double quotes. Kept for `DAAP_IDEMPOTENCY_TTL` (24 hours by
-        /// default). A different request with the same key is 422 `/problems/idempotency-key-reused`;
-        /// a repeat while the first still runs is 409 `/problems/idempotency-request-in-progress`
-        /// with `Retry-After`.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(max_length = 257, pattern = r#"^(?:[!#-~](?:[ -~]{0,253}[!-~])?|"[ !#-\[\]-~]{1,255}")$"#)
-        )]
-        _idempotency_key: Header<Option<String>>,
+        /// Makes a retry safe; see the `IdempotencyKey` schema.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         body: JsonBody<CreateWebhook>,
     ) -> Reply<CreateResponse, sets::Submit> {
         who.require(Scope::Admin)?;
@@ -167,17 +159,9 @@ impl WebhooksApi {
         _auth: BearerAuth,
         who: Principal,
         idem: Idem,
-        /// Makes a retry safe: the first answer to this key (with the same method, path, query and
-        /// body) is stored with the change and replayed with `Idempotent-Replayed: true`. 1..=255
-        /// printable ASCII characters, or the same in double quotes. Kept for `DAAP_IDEMPOTENCY_TTL`
-        /// (24 hours by default). A different request with the same key is 422
-        /// `/problems/idempotency-key-reused`; a repeat while the first still runs is 409
-        /// `/problems/idempotency-request-in-progress` with `Retry-After`.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(max_length = 257, pattern = r#"^(?:[!#-~](?:[ -~]{0,253}[!-~])?|"[ !#-\[\]-~]{1,255}")$"#)
-        )]
-        _idempotency_key: Header<Option<String>>,
+        /// Makes a retry safe; see the `IdempotencyKey` schema.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         /// The subscription's id.
         id: Path<String>,
     ) -> Reply<DeleteResponse, sets::StateWrite> {
