@@ -267,7 +267,7 @@ impl Edge {
                 err,
                 &instance,
                 || self.route_table.allowed(&path),
-                |name| self.route_table.param_rule(&method, &path, name).map(str::to_owned),
+                |name| self.route_table.param(&method, &path, name),
             ),
         }
     }
@@ -294,7 +294,7 @@ impl Edge {
     }
 
     fn problem(&self, err: poem::Error, req: &Request) -> Response {
-        problem_response(err, &instance_of(req), Vec::new, |_| None)
+        problem_response(err, &instance_of(req), Vec::new, |name| (name.to_owned(), None))
     }
 }
 

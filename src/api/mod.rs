@@ -338,10 +338,19 @@ impl RouteTable {
         RouteTable { routes, rules }
     }
 
-    /// What parameter `name` of `method` on the concrete `path` allows, if its schema says.
-    pub fn param_rule(&self, method: &str, path: &str, name: &str) -> Option<&str> {
-        let template = self.template(path)?;
-        self.rules.get(&(template.to_string(), method.to_owned(), name.to_owned())).map(String::as_str)
+    /// The documented name of parameter `raw` of `method` on the concrete `path` (poem-openapi
+    /// calls path parameters `param0`, `param1`, ... in template order) and what it allows,
+    /// if its schema says.
+    pub fn param(&self, method: &str, path: &str, raw: &str) -> (String, Option<String>) {
+        let Some(template) = self.template(path) else { return (raw.to_owned(), None) };
+        let name = raw
+            .strip_prefix("param")
+            .and_then(|i| i.parse::<usize>().ok())
+            .and_then(|i| template.split('/').filter(|s| s.starts_with('{')).nth(i))
+            .map(|s| s.trim_matches(|c| c == '{' || c == '}').to_owned())
+            .unwrap_or_else(|| raw.to_owned());
+        let rule = self.rules.get(&(template.to_string(), method.to_owned(), name.clone())).cloned();
+        (name, rule)
     }
 
     fn matching<'a>(

@@ -241,12 +241,13 @@ impl Problem {
 /// Turns any error that reached the edge into a problem answer for `path`.
 /// `allow` gives the methods a path supports, for 405 answers.
 /// `instance` is the request path, with the request id as its fragment.
-/// `rule` says what a parameter allows (by name), for parse failures of the path or query.
+/// `param` gives a parameter's documented name and what it allows (from poem-openapi's name
+/// for it: path parameters are `param0`, `param1`, ...), for parse failures.
 pub fn problem_response(
     err: poem::Error,
     instance: &str,
     allow: impl Fn() -> Vec<&'static str>,
-    rule: impl Fn(&str) -> Option<String>,
+    param: impl Fn(&str) -> (String, Option<String>),
 ) -> Response {
     let path = instance.split('#').next().unwrap_or(instance);
     let mut extra_allow = None;
@@ -270,9 +271,9 @@ pub fn problem_response(
     } else if err.is::<ContentTypeError>() {
         Problem::of(ProblemType::UnsupportedMediaType, format!("{err}; send the body as application/json"))
     } else if let Some(e) = err.downcast_ref::<ParseParamError>() {
-        Problem::of(ProblemType::MalformedRequest, parameter_problem(e.name, &e.reason, &rule))
+        Problem::of(ProblemType::MalformedRequest, parameter_problem(e.name, &e.reason, &param))
     } else if let Some(e) = err.downcast_ref::<ParsePathError>() {
-        Problem::of(ProblemType::MalformedRequest, parameter_problem(e.name, &e.reason, &rule))
+        Problem::of(ProblemType::MalformedRequest, parameter_problem(e.name, &e.reason, &param))
     } else if err.is::<ParseRequestPayloadError>() {
         Problem::of(ProblemType::MalformedRequest, err.to_string())
     } else {
@@ -299,8 +300,9 @@ pub fn problem_response(
 /// "`limit` must be an integer in 1..=200": the parameter and what it allows, from its schema,
 /// else from its own parser's words, without poem-openapi's wording ("verification failed",
 /// `failed to parse "optional_Status"`).
-fn parameter_problem(name: &str, reason: &str, rule: &impl Fn(&str) -> Option<String>) -> String {
-    if let Some(rule) = rule(name) {
+fn parameter_problem(raw: &str, reason: &str, param: &impl Fn(&str) -> (String, Option<String>)) -> String {
+    let (name, rule) = param(raw);
+    if let Some(rule) = rule {
         return format!("`{name}` {rule}");
     }
     // A custom parser's message follows poem-openapi's `failed to parse "<type>": ` prefix.
