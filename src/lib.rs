@@ -20,6 +20,8 @@ pub mod idempotency;
 pub mod metrics;
 /// Building and running the server.
 pub mod startup;
+/// What every handler can reach.
+pub mod state;
 /// Object storage: presigned URLs, HEAD, ranged reads, the embedded S3-compatible store.
 pub mod storage;
 /// Persistence: connection, migrations, queries.

@@ -1,24 +1,24 @@
 //! `Application::build` connects the database, applies migrations when asked, binds the
 //! listener (port 0 picks a free port) and wires every route behind the problem+json
-//! error mapping. A `/v1` request is authenticated and rate-limited on its headers before
-//! a byte of its body is read; bodies are then capped in size, time and number in flight.
+//! error mapping; `api::edge` authenticates, rate-limits and claims every request before a
+//! handler runs. `startup` imports `api`, never the other way round.
 //! `run_until_stopped` serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
 use poem::{
-    Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server,
-    http::{HeaderValue, header},
+    Endpoint, EndpointExt, Request, Response, Route, Server,
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
-    middleware::{CatchPanic, Cors},
+    middleware::CatchPanic,
 };
-use tracing::Instrument;
 
 use crate::{
-    api::{self, RouteTable},
-    auth::{Principal, Scope, Verifier, rate_limit::RateLimiter},
+    api::{
+        self, RouteTable,
+        edge::{Edge, cors, on_panic},
+    },
+    auth::Verifier,
     config::Settings,
-    error::{ApiError, Problem, ProblemType, problem_response},
     idempotency,
     metrics::Metrics,
     storage::Storage,
@@ -27,16 +27,7 @@ use crate::{
     webhooks,
 };
 
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub db: Db,
-    pub verifier: Arc<Verifier>,
-    pub metrics: Arc<Metrics>,
-    /// How webhook targets are checked.
-    pub webhooks: webhooks::WebhookSettings,
-    pub uploads: Arc<Uploads>,
-}
+pub use crate::state::AppState;
 
 pub struct Application {
     acceptor: TcpAcceptor,
@@ -148,298 +139,23 @@ impl Application {
     }
 }
 
-/// What the layers around the routes share.
-struct Edge {
-    route_table: RouteTable,
-    verifier: Arc<Verifier>,
-    limiter: Option<RateLimiter>,
-    /// Failed authentications per client address.
-    unauth_limiter: Option<RateLimiter>,
-    /// One permit per request body being read.
-    bodies: tokio::sync::Semaphore,
-    body_timeout: std::time::Duration,
-    metrics: Arc<Metrics>,
-    db: Db,
-    max_body: usize,
-    idempotency_ttl: std::time::Duration,
-    request_timeout: std::time::Duration,
-    storage_events_token: Option<String>,
-}
-
-/// The request id of a request (from `X-Request-Id`, or generated).
-#[derive(Clone)]
-pub struct RequestId(pub String);
-
-const REQUEST_ID: &str = "x-request-id";
-
-impl Edge {
-    /// Outermost: request id, a log span, metrics by route template.
-    async fn observe<E: Endpoint>(&self, ep: &E, mut req: Request) -> Response {
-        let id = req
-            .headers()
-            .get(REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-            .map(str::to_owned)
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        req.extensions_mut().insert(RequestId(id.clone()));
-        let method = req.method().clone();
-        let route = self.route_table.template(req.uri().path()).cloned().unwrap_or_else(|| Arc::from("unmatched"));
-        let method_label = crate::metrics::method_label(&method);
-        let span = tracing::info_span!("request", request_id = %id, method = method_label, route = %route);
-        let started = std::time::Instant::now();
-        let instance = instance_of(&req);
-        let mut resp = match tokio::time::timeout(self.request_timeout, ep.call(req).instrument(span.clone())).await {
-            Ok(Ok(r)) => r.into_response(),
-            Ok(Err(e)) => e.into_response(),
-            Err(_) => {
-                let mut p = Problem::of(ProblemType::Unavailable, "the request took too long and was abandoned");
-                p.instance = Some(instance);
-                p.into_response()
-            }
-        };
-        let elapsed = started.elapsed();
-        let status = resp.status().as_u16();
-        span.in_scope(|| tracing::info!(status, elapsed_ms = elapsed.as_millis() as u64, "request"));
-        self.metrics.observe(&method, &route, status, elapsed);
-        if resp.headers().contains_key(idempotency::REPLAYED) {
-            self.metrics.replayed();
-        }
-        if let Ok(v) = HeaderValue::from_str(&id) {
-            resp.headers_mut().insert(REQUEST_ID, v);
-        }
-        resp
-    }
-
-    /// Authentication (on headers alone), rate limits, then the body (capped in size, time
-    /// and number in flight), then idempotency. A client without a valid token never gets
-    /// to send a body: it is refused before a byte of it is read.
-    async fn admit<E: Endpoint>(&self, ep: &E, mut req: Request) -> Response {
-        if !req.uri().path().starts_with("/v1/") {
-            // Health, metrics, docs and the spec read no body: it is never read.
-            return match ep.call(req).await {
-                Ok(r) => r.into_response(),
-                Err(e) => e.into_response(),
-            };
-        }
-        let has_body = has_body(&req);
-        let mut quota = None;
-        let who = if self.is_storage_events_token(&req) {
-            req.extensions_mut().insert(api::uploads::StorageEventsCaller);
-            Principal {
-                sub: api::uploads::STORAGE_EVENTS_SUB.to_owned(),
-                scope: Some(Scope::Write),
-                domains: Some(Vec::new()),
-            }
-        } else {
-            match self.authenticate(&req).await {
-                Ok(who) => who,
-                Err(resp) => return self.unread(resp, has_body),
-            }
-        };
-        if let Some(limiter) = &self.limiter {
-            match limiter.take(&who.sub) {
-                Ok(q) => quota = Some(q),
-                Err(wait) => {
-                    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-                    let mut resp = self.problem(ApiError::RateLimited(secs).into(), &req);
-                    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
-                    return self.unread(resp, has_body);
-                }
-            }
-        }
-        let idempotency_scope = idempotency::scope_of(&who);
-        req.extensions_mut().insert(who);
-        let bytes = match self.read_body(&mut req, has_body).await {
-            Ok(bytes) => bytes,
-            Err(resp) => return self.unread(resp, true),
-        };
-        req.set_body(bytes.clone());
-        let routed = self.route_table.allowed(req.uri().path()).contains(&req.method().as_str());
-        let mut resp = if routed && idempotency::applies(&req) {
-            let instance = instance_of(&req);
-            idempotency::handle(ep, req, &bytes, &self.db, &idempotency_scope, self.idempotency_ttl, &instance).await
-        } else {
-            match ep.call(req).await {
-                Ok(r) => r.into_response(),
-                Err(e) => e.into_response(),
-            }
-        };
-        if let Some(q) = quota {
-            let h = resp.headers_mut();
-            h.insert("ratelimit-limit", HeaderValue::from(q.limit));
-            h.insert("ratelimit-remaining", HeaderValue::from(q.remaining));
-            h.insert("ratelimit-reset", HeaderValue::from(q.reset));
-        }
-        resp
-    }
-
-    /// The verified principal of a bearer token with the scope the method needs (read for
-    /// GET, write otherwise), or the refusal. A client address whose failures spent its
-    /// budget is refused (429) before its token's signature is checked, unless the token was
-    /// verified before; every 401 spends one from the budget.
-    async fn authenticate(&self, req: &Request) -> Result<Principal, Response> {
-        let token = bearer_token(req);
-        let peer = client_address(req);
-        if let (Some(limiter), Some(peer)) = (&self.unauth_limiter, &peer)
-            && !token.as_ref().is_ok_and(|t| self.verifier.knows(t))
-            && let Err(wait) = limiter.check(peer)
-        {
-            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-            let mut p = Problem::of(
-                ProblemType::RateLimited,
-                format!("too many requests that failed authentication from this address; retry in {secs} s"),
-            );
-            p.instance = Some(instance_of(req));
-            let mut resp = p.into_response();
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
-            return Err(resp);
-        }
-        let verified = match token {
-            Ok(token) => self.verifier.verify(token).await,
-            Err(err) => Err(err),
-        };
-        let who = match verified {
-            Ok(who) => who,
-            Err(err) => {
-                if let (Some(limiter), Some(peer)) = (&self.unauth_limiter, &peer) {
-                    let _ = limiter.take(peer);
-                }
-                return Err(self.problem(err.into(), req));
-            }
-        };
-        let needed = if matches!(*req.method(), poem::http::Method::GET | poem::http::Method::HEAD) {
-            Scope::Read
-        } else {
-            Scope::Write
-        };
-        who.require(needed).map_err(|err| self.problem(err.into(), req))?;
-        Ok(who)
-    }
-
-    /// Reads the whole body, capped at `max_body` bytes, `body_timeout` and
-    /// `max_inflight_bodies` bodies being read at once.
-    async fn read_body(&self, req: &mut Request, has_body: bool) -> Result<bytes::Bytes, Response> {
-        let _permit = if has_body {
-            match self.bodies.try_acquire() {
-                Ok(permit) => Some(permit),
-                Err(_) => {
-                    let mut p = Problem::of(
-                        ProblemType::Unavailable,
-                        "the service is receiving as many request bodies as it takes at once; retry shortly",
-                    );
-                    p.instance = Some(instance_of(req));
-                    let mut resp = p.into_response();
-                    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                    return Err(resp);
-                }
-            }
-        } else {
-            None
-        };
-        match tokio::time::timeout(self.body_timeout, req.take_body().into_bytes_limit(self.max_body)).await {
-            Ok(Ok(bytes)) => Ok(bytes),
-            Ok(Err(err)) => Err(self.problem(err.into(), req)),
-            Err(_) => {
-                let mut p = Problem::of(
-                    ProblemType::RequestTimeout,
-                    format!("the request body did not arrive within {} s", self.body_timeout.as_secs_f64()),
-                );
-                p.instance = Some(instance_of(req));
-                Err(p.into_response())
-            }
-        }
-    }
-
-    /// An answer given while the body is (partly) unread: the connection cannot be reused.
-    fn unread(&self, mut resp: Response, body_unread: bool) -> Response {
-        if body_unread {
-            resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-        }
-        resp
-    }
-
-    /// Innermost: every error becomes a problem document.
-    async fn map_errors<E: Endpoint>(&self, ep: &E, req: Request) -> Response {
-        let path = req.uri().path().to_owned();
-        let instance = instance_of(&req);
-        match ep.call(req).await {
-            Ok(resp) => resp.into_response(),
-            Err(err) => problem_response(err, &instance, || self.route_table.allowed(&path)),
-        }
-    }
-
-    /// `POST /v1/storage-events` with exactly `Bearer <DAAP_STORAGE_EVENTS_TOKEN>` (compared in constant time).
-    fn is_storage_events_token(&self, req: &Request) -> bool {
-        let Some(expected) = &self.storage_events_token else {
-            return false;
-        };
-        if req.method() != poem::http::Method::POST || req.uri().path() != "/v1/storage-events" {
-            return false;
-        }
-        let Some(sent) = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|h| h.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-        else {
-            return false;
-        };
-        sent.len() == expected.len() && sent.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
-    }
-
-    fn problem(&self, err: poem::Error, req: &Request) -> Response {
-        problem_response(err, &instance_of(req), Vec::new)
-    }
-}
-
-/// The problem `instance` of a request: its path, with the request id as the fragment.
-fn instance_of(req: &Request) -> String {
-    match req.extensions().get::<RequestId>() {
-        Some(RequestId(id)) => format!("{}#{id}", req.uri().path()),
-        None => req.uri().path().to_owned(),
-    }
-}
-
 /// Every route, wrapped so that every error is a problem document.
 pub fn routes(state: AppState, settings: &Settings) -> impl Endpoint<Output = Response> + 'static {
     let service = api::service();
     let spec_json = api::openapi_json();
-    let spec_yaml = api::openapi_yaml();
-    let docs = service.swagger_ui();
-    let edge = Arc::new(Edge {
-        route_table: RouteTable::from_spec(&spec_json),
-        verifier: state.verifier.clone(),
-        limiter: RateLimiter::new(settings.rate_limit_per_second, settings.rate_limit_burst),
-        unauth_limiter: RateLimiter::new(settings.unauth_rate_limit_per_second, settings.unauth_rate_limit_burst),
-        bodies: tokio::sync::Semaphore::new(settings.max_inflight_bodies.max(1)),
-        body_timeout: settings.body_timeout.max(std::time::Duration::from_millis(100)),
-        metrics: state.metrics.clone(),
-        db: state.db.clone(),
-        max_body: settings.max_body_bytes,
-        idempotency_ttl: settings.idempotency_ttl,
-        request_timeout: settings.request_timeout,
-        storage_events_token: settings.storage_events_token.clone().filter(|t| !t.is_empty()),
-    });
+    let raw_spec = service.spec();
+    let docs = api::docs::page(service.swagger_ui_html(), &raw_spec, &spec_json, "<div id=\"ui\">");
+    let redoc = api::docs::page(service.redoc_html(), &raw_spec, &spec_json, "<div id=\"redoc-container\">");
+    let spec_page = api::docs::StaticPage::new(spec_json.clone(), "application/json");
+    let yaml_page = api::docs::StaticPage::new(api::openapi_yaml(), "application/yaml");
+    let edge = Arc::new(Edge::new(&state, settings, RouteTable::from_spec(&spec_json)));
     let cors = cors(&settings.cors_origins);
     let (inner, middle, outer) = (edge.clone(), edge.clone(), edge);
     let metrics_state = state.clone();
     Route::new()
         .nest("/", service)
-        .at(
-            "/openapi.json",
-            poem::endpoint::make_sync(move |_| {
-                Response::builder().content_type("application/json").body(spec_json.clone())
-            }),
-        )
-        .at(
-            "/openapi.yaml",
-            poem::endpoint::make_sync(move |_| {
-                Response::builder().content_type("application/yaml").body(spec_yaml.clone())
-            }),
-        )
+        .at("/openapi.json", poem::get(spec_page))
+        .at("/openapi.yaml", poem::get(yaml_page))
         .at(
             "/metrics",
             poem::get(poem::endpoint::make_sync(move |_| {
@@ -447,7 +163,8 @@ pub fn routes(state: AppState, settings: &Settings) -> impl Endpoint<Output = Re
                 Response::builder().content_type("text/plain; version=0.0.4").body(metrics_state.metrics.render(&pool))
             })),
         )
-        .nest("/docs", docs)
+        .at("/docs", poem::get(docs))
+        .at("/redoc", poem::get(redoc))
         .data(state)
         .around(move |ep, req: Request| {
             let edge = inner.clone();
@@ -463,78 +180,6 @@ pub fn routes(state: AppState, settings: &Settings) -> impl Endpoint<Output = Re
             async move { Ok(edge.observe(&*ep, req).await) }
         })
         .with_if(cors.is_some(), cors.unwrap_or_default())
-}
-
-/// A panicking handler is a bug: logged, answered as an opaque 500 problem.
-fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    tracing::error!("a handler panicked");
-    Problem::of(ProblemType::Internal, "an unexpected error occurred; it has been logged").into_response()
-}
-
-/// Browser access for the configured origins (`*` for any).
-fn cors(origins: &[String]) -> Option<Cors> {
-    let origins: Vec<&str> = origins.iter().map(|o| o.trim()).filter(|o| !o.is_empty()).collect();
-    if origins.is_empty() {
-        return None;
-    }
-    let mut cors = Cors::new()
-        .allow_methods(["GET", "POST", "PUT", "DELETE"])
-        .allow_headers([
-            "authorization",
-            "content-type",
-            "idempotency-key",
-            "if-match",
-            "if-none-match",
-            "x-request-id",
-        ])
-        .expose_headers(["etag", "location", "content-location", "x-request-id", "idempotent-replayed", "retry-after"])
-        .max_age(600);
-    if !origins.contains(&"*") {
-        cors = cors.allow_origins(origins);
-    }
-    Some(cors)
-}
-
-/// The bearer token of a request, or why there is none (a 401).
-fn bearer_token(req: &Request) -> Result<&str, ApiError> {
-    let header = req.headers().get(poem::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    match header.map(|h| h.split_once(' ')) {
-        None => Err(ApiError::Unauthorized("a bearer token is required".to_owned())),
-        Some(Some((scheme, token))) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
-            Ok(token.trim())
-        }
-        Some(_) => Err(ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".to_owned())),
-    }
-}
-
-/// The rate-limit key of the peer: its IPv4 address, or the /64 of its IPv6 address (one
-/// host usually holds a whole /64). Behind a proxy this is the proxy's address.
-fn client_address(req: &Request) -> Option<String> {
-    let ip = req.remote_addr().as_socket_addr()?.ip();
-    Some(match ip {
-        std::net::IpAddr::V4(v4) => v4.to_string(),
-        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let s = v6.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
-        },
-    })
-}
-
-/// Whether a request may carry a body: a non-zero `Content-Length`, chunked, or any HTTP/2
-/// request that is not a GET or HEAD.
-fn has_body(req: &Request) -> bool {
-    let headers = req.headers();
-    if let Some(len) = headers.get(header::CONTENT_LENGTH) {
-        return len.to_str().ok().and_then(|l| l.trim().parse::<u64>().ok()) != Some(0);
-    }
-    if headers.contains_key(header::TRANSFER_ENCODING) {
-        return true;
-    }
-    req.version() >= poem::http::Version::HTTP_2
-        && !matches!(*req.method(), poem::http::Method::GET | poem::http::Method::HEAD)
 }
 
 /// Warns when a data directory or database made by an older version is open to other users:

@@ -4,20 +4,69 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use poem_openapi::{Enum, Object};
+use std::borrow::Cow;
+
+use poem_openapi::{
+    Enum, Object,
+    registry::{MetaSchema, MetaSchemaRef},
+    types::{ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type},
+};
 
 use crate::{
     catalog::{ColumnRecord, ProductView, TableView, VersionSummary},
     domain::{
         diff::{Change, ChangeClass, ChangeKind},
+        event::EventType,
         model::ProductStatus,
         version::Version,
     },
 };
 
 /// RFC 3339 in UTC with millisecond precision, e.g. `2026-11-23T15:12:59.123Z`.
-pub fn timestamp(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+pub fn timestamp(t: DateTime<Utc>) -> Timestamp {
+    Timestamp(t.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+
+/// A time on the wire: RFC 3339 in UTC with millisecond precision, documented as
+/// `format: date-time` so that generated clients hand out their language's time type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timestamp(pub String);
+
+impl Type for Timestamp {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = String;
+    type RawElementValueType = String;
+
+    fn name() -> Cow<'static, str> {
+        "string_date-time".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema::new_with_format("string", "date-time")))
+    }
+
+    fn as_raw_value(&self) -> Option<&String> {
+        Some(&self.0)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a String> + 'a> {
+        Box::new(std::iter::once(&self.0))
+    }
+}
+
+impl ToJSON for Timestamp {
+    fn to_json(&self) -> Option<serde_json::Value> {
+        Some(serde_json::Value::String(self.0.clone()))
+    }
+}
+
+impl ParseFromJSON for Timestamp {
+    fn parse_from_json(value: Option<serde_json::Value>) -> ParseResult<Self> {
+        match value {
+            Some(serde_json::Value::String(s)) if DateTime::parse_from_rfc3339(&s).is_ok() => Ok(Timestamp(s)),
+            _ => Err(ParseError::custom("must be an RFC 3339 time")),
+        }
+    }
 }
 
 /// Lifecycle status of a data product.
@@ -73,7 +122,7 @@ impl From<ChangeClass> for ChangeType {
 
 /// What kind of change an entry describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename = "ChangeKind", rename_all = "snake_case")]
 pub enum ChangeKindDto {
     MetadataChanged,
     TableAdded,
@@ -108,7 +157,7 @@ impl From<ChangeKind> for ChangeKindDto {
 #[derive(Debug, Clone, Object)]
 #[oai(rename = "Change", rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct ChangeDto {
-    /// What changed.
+    // What changed.
     pub kind: ChangeKindDto,
     /// The table concerned, for table and column changes.
     pub table: Option<String>,
@@ -120,7 +169,7 @@ pub struct ChangeDto {
     pub before: Option<serde_json::Value>,
     /// The value after the change.
     pub after: Option<serde_json::Value>,
-    /// How this change is classified.
+    // How this change is classified.
     pub class: ChangeType,
     /// A sentence describing the change.
     pub message: String,
@@ -156,7 +205,7 @@ pub struct SchemaRef {
 
 /// A data product as of one version.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none, example)]
 pub struct DataProduct {
     /// Public ID of the product (always its latest version), `dp:<name>`.
     pub id: String,
@@ -182,7 +231,7 @@ pub struct DataProduct {
     pub data_product_maintainer_display_name: Option<String>,
     /// Team contact e-mail.
     pub email: String,
-    /// Lifecycle status.
+    // Lifecycle status.
     pub status: Status,
     /// Retention period in days (0..=36500).
     pub retention_period: u32,
@@ -195,15 +244,15 @@ pub struct DataProduct {
     /// The tables of this version.
     pub schemas: Vec<SchemaRef>,
     /// When the product was created (RFC 3339, UTC).
-    pub created_at: String,
+    pub created_at: Timestamp,
     /// Who created the product (the token's `sub`).
     pub created_by: String,
     /// When this version was made (RFC 3339, UTC).
-    pub updated_at: String,
+    pub updated_at: Timestamp,
     /// Who made this version.
     pub updated_by: String,
     /// When the product was soft-deleted; only shown with `includeDeleted=true`.
-    pub deleted_at: Option<String>,
+    pub deleted_at: Option<Timestamp>,
 }
 
 pub fn version_id(name: &str, version: Version) -> String {
@@ -284,7 +333,7 @@ impl From<&ColumnRecord> for ColumnDef {
 
 /// A table's schema as of one version.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", example)]
 pub struct TableSchema {
     /// Public ID of the table in this version, `dp:<name>:v<M>.<m>:<table>`.
     pub id: String,
@@ -323,18 +372,18 @@ pub struct DataProductPage {
 
 /// An entry of a product's history.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename = "VersionSummary", rename_all = "camelCase")]
 pub struct VersionSummaryDto {
     /// The version number, `v<M>.<m>`.
     pub version: String,
     /// Public ID of the version.
     pub id: String,
-    /// How the change that made it is classified (`v1.0` is `major`).
+    // How the change that made it is classified (`v1.0` is `major`).
     pub change_type: ChangeType,
     /// What changed from the version before.
     pub changes: Vec<ChangeDto>,
     /// When the version was made.
-    pub created_at: String,
+    pub created_at: Timestamp,
     /// Who made it.
     pub created_by: String,
 }
@@ -373,9 +422,9 @@ pub struct TableSchemaList {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct ProductWriteResult {
-    /// The product as of the new version (the current one when nothing changed; the would-be one on a dry run).
+    // The product as of the new version (the current one when nothing changed; the would-be one on a dry run).
     pub data_product: DataProduct,
-    /// How the write is classified.
+    // How the write is classified.
     pub change_type: ChangeType,
     /// Every change, relative to the version it replaced.
     pub changes: Vec<ChangeDto>,
@@ -385,11 +434,11 @@ pub struct ProductWriteResult {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct SchemaWriteResult {
-    /// The product as of the new version.
+    // The product as of the new version.
     pub data_product: DataProduct,
-    /// The table as written.
+    // The table as written.
     pub schema: TableSchema,
-    /// How the write is classified.
+    // How the write is classified.
     pub change_type: ChangeType,
     /// Every change, relative to the version it replaced.
     pub changes: Vec<ChangeDto>,
@@ -403,7 +452,7 @@ pub struct Comparison {
     pub from: String,
     /// The exact version compared to.
     pub to: String,
-    /// The strongest class among the changes.
+    // The strongest class among the changes.
     pub change_type: ChangeType,
     /// The changes that turn `from` into `to`.
     pub changes: Vec<ChangeDto>,
@@ -425,7 +474,7 @@ macro_rules! metadata_body {
     ($(#[$doc:meta])* $body:ident { $($(#[$field_doc:meta])* $field:ident: $ty:ty,)* }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Object)]
-        #[oai(rename_all = "camelCase", deny_unknown_fields)]
+        #[oai(rename_all = "camelCase", deny_unknown_fields, skip_serializing_if_is_none, example)]
         pub struct $body {
             $($(#[$field_doc])* pub $field: $ty,)*
             /// What the product holds (free text: tabs and line breaks allowed, no other control characters).
@@ -449,7 +498,7 @@ macro_rules! metadata_body {
             /// Team contact e-mail address.
             #[oai(validator(max_length = 254, pattern = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"))]
             pub email: String,
-            /// Lifecycle status (default `draft`).
+            // Lifecycle status (default `draft`).
             pub status: Option<Status>,
             /// Retention period in days.
             #[oai(validator(minimum(value = "0"), maximum(value = "36500")))]
@@ -482,14 +531,14 @@ metadata_body! {
     DataProductUpdate {
         /// Optional; if present it must equal the name in the path.
         name: Option<String>,
-        /// Refuse the write with 409 unless the server classifies it so.
+        // Refuse the write with 409 unless the server classifies it so.
         expected_change: Option<ExpectedChange>,
     }
 }
 
 /// The body of `PUT /v1/data-products/{name}/schemas/{table}`: the whole table.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[oai(rename_all = "camelCase", deny_unknown_fields, skip_serializing_if_is_none, example)]
 pub struct TableSchemaPut {
     /// What the table holds (free text: tabs and line breaks allowed, no other control characters).
     #[oai(validator(
@@ -501,22 +550,26 @@ pub struct TableSchemaPut {
     /// The columns in order: 1..=1000, names unique.
     #[oai(validator(min_items = 1, max_items = 1000))]
     pub columns: Vec<ColumnDef>,
-    /// Refuse the write with 409 unless the server classifies it so.
+    // Refuse the write with 409 unless the server classifies it so.
     pub expected_change: Option<ExpectedChange>,
 }
 
 /// The body of `POST /v1/webhooks`. Unknown members are refused with 422.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[oai(rename_all = "camelCase", deny_unknown_fields, skip_serializing_if_is_none, example)]
 pub struct WebhookCreate {
     /// Where to POST events: an `http(s)` URL without credentials, at most 2048 characters.
     /// Hosts on loopback, link-local and private addresses are refused unless the server runs
     /// with `DAAP_WEBHOOK_ALLOW_PRIVATE=true`.
     #[oai(validator(max_length = 2048, pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#@]+([/?#]\S*)?$"))]
     pub url: String,
-    /// Only these event types (e.g. `schema.updated`); absent or empty: every type.
-    pub event_types: Option<Vec<String>>,
-    /// Only events of these data products (plain names); absent or empty: every product.
+    /// Only these event types (e.g. `schema.updated`), at most 100, each once; absent or empty:
+    /// every type.
+    #[oai(validator(max_items = 100, unique_items))]
+    pub event_types: Option<Vec<EventTypeName>>,
+    /// Only events of these data products (plain names), at most 100, each once; absent or
+    /// empty: every product.
+    #[oai(validator(max_items = 100, unique_items))]
     pub data_products: Option<Vec<String>>,
     /// A note for people (free text: tabs and line breaks allowed, no other control characters).
     #[oai(validator(
@@ -546,17 +599,17 @@ pub struct Webhook {
     /// Where events are POSTed.
     pub url: String,
     /// Event types it receives (empty: every type).
-    pub event_types: Vec<String>,
+    pub event_types: Vec<EventTypeName>,
     /// Data products it receives events of (empty: every product).
     pub data_products: Vec<String>,
     /// The note given at creation.
     pub description: Option<String>,
-    /// `active`, or `paused` after an event failed for the whole retry window.
+    // `active`, or `paused` after an event failed for the whole retry window.
     pub status: WebhookStatus,
     /// Why the subscription was paused.
     pub paused_reason: Option<String>,
     /// When it was created (RFC 3339, UTC).
-    pub created_at: String,
+    pub created_at: Timestamp,
     /// Who created it (the token's `sub`).
     pub created_by: String,
 }
@@ -600,7 +653,7 @@ pub struct Delivery {
     pub event_id: String,
     /// 1 for the first attempt at this event, 2 for the first retry, ...
     pub attempt: u32,
-    /// `succeeded` (2xx) or `failed`.
+    // `succeeded` (2xx) or `failed`.
     pub outcome: DeliveryOutcome,
     /// The receiver's HTTP status, when it answered.
     pub response_status: Option<u16>,
@@ -609,7 +662,7 @@ pub struct Delivery {
     /// What went wrong, for failed attempts.
     pub error: Option<String>,
     /// When the attempt ended (RFC 3339, UTC).
-    pub attempted_at: String,
+    pub attempted_at: Timestamp,
 }
 
 /// A page of delivery attempts, newest first.
@@ -628,7 +681,7 @@ impl From<&crate::webhooks::SubscriptionRow> for Webhook {
         Webhook {
             id: row.id.clone(),
             url: row.url.clone(),
-            event_types: filter.event_types,
+            event_types: filter.event_types.into_iter().map(EventTypeName).collect(),
             data_products: filter.data_products,
             description: row.description.clone(),
             status: if row.status == crate::webhooks::PAUSED { WebhookStatus::Paused } else { WebhookStatus::Active },
@@ -653,6 +706,210 @@ impl From<&crate::webhooks::DeliveryRow> for Delivery {
             latency_ms: row.latency_ms.max(0) as u64,
             error: row.error.clone(),
             attempted_at: timestamp(row.attempted_at),
+        }
+    }
+}
+
+/// An event type name as it travels: in `Event.type`, the feed's `type` filter and a
+/// webhook's `eventTypes`. One schema, `EventType`, lists every type for all three.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EventTypeName(pub String);
+
+impl EventTypeName {
+    fn allowed() -> String {
+        EventType::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ")
+    }
+}
+
+impl Type for EventTypeName {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = String;
+    type RawElementValueType = String;
+
+    fn name() -> Cow<'static, str> {
+        "EventType".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Reference("EventType".to_owned())
+    }
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        registry.create_schema::<Self, _>("EventType".to_owned(), |_| MetaSchema {
+            description: Some(
+                "What happened: `data_product.*` for product lifecycle changes, `schema.*` for table \
+                 changes, `upload.*` for uploads reaching a state.",
+            ),
+            enum_items: EventType::ALL.iter().map(|t| serde_json::Value::from(t.as_str())).collect(),
+            ..MetaSchema::new("string")
+        });
+    }
+
+    fn as_raw_value(&self) -> Option<&String> {
+        Some(&self.0)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a String> + 'a> {
+        Box::new(std::iter::once(&self.0))
+    }
+}
+
+impl ToJSON for EventTypeName {
+    fn to_json(&self) -> Option<serde_json::Value> {
+        Some(serde_json::Value::String(self.0.clone()))
+    }
+}
+
+impl ParseFromJSON for EventTypeName {
+    fn parse_from_json(value: Option<serde_json::Value>) -> ParseResult<Self> {
+        match value {
+            Some(serde_json::Value::String(s)) => Self::parse_from_parameter(&s),
+            _ => Err(ParseError::custom(format!("must be one of {}", Self::allowed()))),
+        }
+    }
+}
+
+impl ParseFromParameter for EventTypeName {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        match EventType::parse(value) {
+            Some(t) => Ok(EventTypeName(t.as_str().to_owned())),
+            None => Err(ParseError::custom(format!("must be one of {}", Self::allowed()))),
+        }
+    }
+}
+
+// Examples: the values `/docs` prefills. They are chosen so that "Try it out -> Execute" in
+// workflow order (register the product, add the table, ask for an upload URL) succeeds on a
+// fresh zero-setup server.
+
+/// The product name of the examples.
+pub const EXAMPLE_PRODUCT: &str = "prison_incidents";
+/// The table name of the examples.
+pub const EXAMPLE_TABLE: &str = "incidents";
+
+fn example_columns() -> Vec<ColumnDef> {
+    let column = |name: &str, ty: &str, description: &str, nullable: bool| ColumnDef {
+        name: name.to_owned(),
+        ty: ty.to_owned(),
+        description: description.to_owned(),
+        nullable,
+    };
+    vec![
+        column("incident_id", "bigint", "Incident key", false),
+        column("occurred_at", "timestamp", "When the incident happened", true),
+        column("cost", "decimal(10,2)", "Cost in pounds", true),
+    ]
+}
+
+fn example_tags() -> Option<BTreeMap<String, String>> {
+    Some(BTreeMap::from([("team".to_owned(), "incidents".to_owned())]))
+}
+
+impl poem_openapi::types::Example for DataProductCreate {
+    fn example() -> Self {
+        DataProductCreate {
+            name: EXAMPLE_PRODUCT.to_owned(),
+            description: "Incidents recorded in prisons, one row per incident".to_owned(),
+            domain: "HMPPS".to_owned(),
+            data_product_owner: "jane.doe@justice.gov.uk".to_owned(),
+            data_product_owner_display_name: "Jane Doe".to_owned(),
+            data_product_maintainer: None,
+            data_product_maintainer_display_name: None,
+            email: "data-team@justice.gov.uk".to_owned(),
+            status: Some(Status::Draft),
+            retention_period: 3650,
+            dpia_required: false,
+            dpia_location: None,
+            tags: example_tags(),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for DataProductUpdate {
+    fn example() -> Self {
+        let c = DataProductCreate::example();
+        DataProductUpdate {
+            name: None,
+            expected_change: None,
+            description: c.description,
+            domain: c.domain,
+            data_product_owner: c.data_product_owner,
+            data_product_owner_display_name: c.data_product_owner_display_name,
+            data_product_maintainer: c.data_product_maintainer,
+            data_product_maintainer_display_name: c.data_product_maintainer_display_name,
+            email: c.email,
+            status: Some(Status::Published),
+            retention_period: c.retention_period,
+            dpia_required: c.dpia_required,
+            dpia_location: c.dpia_location,
+            tags: c.tags,
+        }
+    }
+}
+
+impl poem_openapi::types::Example for TableSchemaPut {
+    fn example() -> Self {
+        TableSchemaPut {
+            table_description: "One row per incident".to_owned(),
+            columns: example_columns(),
+            expected_change: None,
+        }
+    }
+}
+
+impl poem_openapi::types::Example for WebhookCreate {
+    fn example() -> Self {
+        WebhookCreate {
+            url: "https://catalogue.example.com/hooks/daap".to_owned(),
+            event_types: Some(vec![EventTypeName("schema.created".to_owned())]),
+            data_products: Some(vec![EXAMPLE_PRODUCT.to_owned()]),
+            description: Some("Catalogue sync".to_owned()),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for DataProduct {
+    fn example() -> Self {
+        let c = DataProductCreate::example();
+        let at = Timestamp("2026-11-23T15:12:59.123Z".to_owned());
+        DataProduct {
+            id: format!("dp:{EXAMPLE_PRODUCT}"),
+            name: EXAMPLE_PRODUCT.to_owned(),
+            version: "v1.1".to_owned(),
+            version_id: format!("dp:{EXAMPLE_PRODUCT}:v1.1"),
+            description: c.description,
+            domain: c.domain,
+            data_product_owner: c.data_product_owner,
+            data_product_owner_display_name: c.data_product_owner_display_name,
+            data_product_maintainer: None,
+            data_product_maintainer_display_name: None,
+            email: c.email,
+            status: Status::Draft,
+            retention_period: c.retention_period,
+            dpia_required: c.dpia_required,
+            dpia_location: None,
+            tags: c.tags.unwrap_or_default(),
+            schemas: vec![SchemaRef {
+                name: EXAMPLE_TABLE.to_owned(),
+                id: format!("dp:{EXAMPLE_PRODUCT}:v1.1:{EXAMPLE_TABLE}"),
+            }],
+            created_at: at.clone(),
+            created_by: "alice".to_owned(),
+            updated_at: at,
+            updated_by: "alice".to_owned(),
+            deleted_at: None,
+        }
+    }
+}
+
+impl poem_openapi::types::Example for TableSchema {
+    fn example() -> Self {
+        TableSchema {
+            id: format!("dp:{EXAMPLE_PRODUCT}:v1.1:{EXAMPLE_TABLE}"),
+            name: EXAMPLE_TABLE.to_owned(),
+            version: "v1.1".to_owned(),
+            table_description: "One row per incident".to_owned(),
+            columns: example_columns(),
         }
     }
 }

@@ -2,14 +2,18 @@
 use std::time::Duration;
 
 use poem::web::Data;
-use poem_openapi::{ApiResponse, Object, OpenApi, param::Query, payload::Json};
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Query};
 
 use super::{ApiTags, dto::timestamp, params};
+use super::{
+    json::Json,
+    problem::{Reply, sets},
+};
 use crate::{
     auth::BearerAuth,
     error::ApiError,
-    events::{self, EventRow, EventType, FeedError, FeedQuery},
-    startup::AppState,
+    events::{self, EventRow, FeedError, FeedQuery},
+    state::AppState,
 };
 
 pub struct EventsApi;
@@ -22,9 +26,9 @@ pub struct Event {
     pub cursor: String,
     /// Unique, stable event id (use it to de-duplicate).
     pub id: String,
-    /// The event type, e.g. `schema.updated`.
+    // The event type, e.g. `schema.updated`.
     #[oai(rename = "type")]
-    pub event_type: String,
+    pub event_type: super::dto::EventTypeName,
     /// The plain name of the data product.
     pub data_product: String,
     /// The version the change made, if it made one.
@@ -32,7 +36,7 @@ pub struct Event {
     /// The table, for `schema.*` events.
     pub table: Option<String>,
     /// When the change committed (RFC 3339, UTC).
-    pub occurred_at: String,
+    pub occurred_at: super::dto::Timestamp,
     /// Who made the change (the token's `sub`).
     pub actor: String,
     /// Details: `changeType` and `changes` for versioned changes.
@@ -64,7 +68,7 @@ fn event_of(row: EventRow) -> Event {
     Event {
         cursor: cursor_of(row.seq),
         id: row.id,
-        event_type: row.event_type,
+        event_type: super::dto::EventTypeName(row.event_type),
         data_product: row.data_product,
         version: row.version,
         table: row.table_name,
@@ -94,29 +98,24 @@ impl EventsApi {
         limit: Query<u32>,
         /// Only events of this type, e.g. `schema.updated`.
         #[oai(name = "type")]
-        event_type: Query<Option<String>>,
+        event_type: Query<Option<super::dto::EventTypeName>>,
         /// Only events of this data product (plain name).
         #[oai(name = "dataProduct")]
         data_product: Query<Option<String>>,
         /// Seconds to wait for an event when there is none yet (0..=30).
         #[oai(default, validator(maximum(value = "30")))]
         wait: Query<u32>,
-    ) -> Result<EventsResponse, ApiError> {
+    ) -> Reply<EventsResponse, sets::List> {
         let after_seq = match after.0.as_deref() {
             None => 0,
             Some(raw) => params::decode_cursor('e', raw)?.parse::<i64>().map_err(|_| {
                 ApiError::MalformedRequest(format!("bad cursor `{raw}`: pass back a `nextCursor` unchanged"))
             })?,
         };
-        if let Some(t) = &event_type.0
-            && EventType::parse(t).is_none()
-        {
-            return Err(ApiError::MalformedRequest(format!("unknown event type `{t}`")));
-        }
         let query = FeedQuery {
             after: after_seq,
             limit: u64::from(limit.0),
-            event_type: event_type.0,
+            event_type: event_type.0.map(|t| t.0),
             data_product: params::filter_text("dataProduct", data_product.0)?,
         };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(u64::from(wait.0));
@@ -157,7 +156,8 @@ impl EventsApi {
         Ok(EventsResponse::Ok(Json(EventPage {
             items: rows.into_iter().map(event_of).collect(),
             next_cursor: cursor_of(next),
-        })))
+        }))
+        .into())
     }
 }
 

@@ -16,6 +16,7 @@ use poem_openapi::{
 };
 use serde_json::Value;
 
+use super::problem::{Reply, sets};
 use super::{
     ApiTags, params,
     typed::{CompareSelectorParam, ProductNameParam, TableNameParam},
@@ -31,7 +32,7 @@ use crate::{
         version::{Version, VersionSelector},
     },
     error::ApiError,
-    startup::AppState,
+    state::AppState,
 };
 
 pub struct ExportsApi;
@@ -281,17 +282,17 @@ impl ExportsApi {
         /// Also read a soft-deleted product.
         #[oai(name = "includeDeleted", default)]
         include_deleted: Query<bool>,
-    ) -> Result<ContractResponse, ApiError> {
+    ) -> Reply<ContractResponse, sets::Read> {
         let name = params::product_name(&name)?;
         let selector = params::selector(&version)?;
         let view = catalog::get_version(&state.db, &name, selector, include_deleted.0).await?;
         let exact = VersionSelector::Exact(view.version);
         let format = if wants_yaml(accept.0.as_deref()) { Format::ContractYaml } else { Format::ContractJson };
         if let Some(fresh) = ExportResponse::not_modified(format, view.version, selector, if_none_match.0.as_deref()) {
-            return Ok(ContractResponse(fresh));
+            return Ok(ContractResponse(fresh).into());
         }
         let tables = catalog::version_tables(&state.db, &name, exact, include_deleted.0).await?;
-        let created_at = super::dto::timestamp(view.updated_at);
+        let created_at = super::dto::timestamp(view.updated_at).0;
         let (version, metadata, product) = (view.version, view.metadata, name.as_str().to_owned());
         let body = render(move || {
             let tables = tables.iter().map(table_of).collect::<Result<Vec<_>, _>>()?;
@@ -303,12 +304,12 @@ impl ExportsApi {
                 tables: &tables,
             });
             match format {
-                Format::ContractYaml => serde_yaml::to_string(&doc).map_err(|e| ApiError::Internal(e.into())),
+                Format::ContractYaml => Ok(export::yaml(&doc)),
                 _ => serde_json::to_string_pretty(&doc).map_err(|e| ApiError::Internal(e.into())),
             }
         })
         .await?;
-        Ok(ContractResponse(ExportResponse::ok(format, version, selector, body)))
+        Ok(ContractResponse(ExportResponse::ok(format, version, selector, body)).into())
     }
 
     /// Export the JSON Schema of a table's rows
@@ -343,14 +344,14 @@ impl ExportsApi {
         /// Also read a soft-deleted product.
         #[oai(name = "includeDeleted", default)]
         include_deleted: Query<bool>,
-    ) -> Result<JsonSchemaResponse, ApiError> {
+    ) -> Reply<JsonSchemaResponse, sets::Read> {
         let name = params::product_name(&name)?;
         let selector = params::selector(&version)?;
         let table = params::table_name(&table)?;
         let view = catalog::version_table(&state.db, &name, selector, &table, include_deleted.0).await?;
         let format = Format::JsonSchema;
         if let Some(fresh) = ExportResponse::not_modified(format, view.version, selector, if_none_match.0.as_deref()) {
-            return Ok(JsonSchemaResponse(fresh));
+            return Ok(JsonSchemaResponse(fresh).into());
         }
         let id = format!("dp:{}:{}:{}", name.as_str(), view.version, view.name);
         let version = view.version;
@@ -359,7 +360,7 @@ impl ExportsApi {
             serde_json::to_string_pretty(&schema).map_err(|e| ApiError::Internal(e.into()))
         })
         .await?;
-        Ok(JsonSchemaResponse(ExportResponse::ok(format, version, selector, body)))
+        Ok(JsonSchemaResponse(ExportResponse::ok(format, version, selector, body)).into())
     }
 }
 

@@ -4,13 +4,17 @@
 // Operations take one argument per documented parameter, and response enums carry whole
 // bodies by value, as poem-openapi's derives expect.
 #![allow(clippy::too_many_arguments, clippy::large_enum_variant)]
+pub mod docs;
 pub mod dto;
+pub mod edge;
 pub mod events;
 pub mod exports;
 pub mod input;
+pub mod json;
 pub mod ops;
 pub mod params;
 pub mod preview;
+pub mod problem;
 pub mod products;
 pub mod rendered;
 pub mod resolve;
@@ -23,30 +27,35 @@ pub mod webhooks;
 
 use std::sync::Arc;
 
-use poem_openapi::{OpenApiService, Tags};
+use poem_openapi::{LicenseObject, OpenApiService, ServerObject, Tags};
 
-/// Groups of operations in the docs.
+/// Groups of operations in the docs, in the order a producer meets them: register a
+/// product, describe its tables, upload data, read the history, follow changes.
 #[derive(Tags)]
 pub enum ApiTags {
     /// Register, list, read, update, delete and restore data products.
     DataProducts,
-    /// The immutable history of a data product.
-    Versions,
     /// Table schemas of the latest version; writes make new versions.
     Schemas,
-    /// Resolve public IDs such as `dp:prisons:v1.2:incidents`.
-    Resolve,
     /// Presigned uploads of data files, tracked until they are validated.
     Uploads,
+    /// The immutable history of a data product.
+    Versions,
     /// The ordered change feed for catalogue sync jobs.
     Events,
     /// Push notifications: subscribe a URL to the change feed (admin).
     Webhooks,
+    /// Resolve public IDs such as `dp:prisons:v1.2:incidents`.
+    Resolve,
     /// A version in formats other tools read: ODCS data contracts and JSON Schemas.
     Exports,
-    /// Health probes.
+    /// Health probes and platform statistics.
     Operations,
 }
+
+/// The tag names in `ApiTags` order (poem-openapi lists tags alphabetically).
+const TAG_ORDER: &[&str] =
+    &["DataProducts", "Schemas", "Uploads", "Versions", "Events", "Webhooks", "Resolve", "Exports", "Operations"];
 
 pub type Apis = (
     products::ProductsApi,
@@ -97,6 +106,11 @@ pub fn service() -> OpenApiService<Apis, ()> {
         env!("CARGO_PKG_VERSION"),
     )
     .description(DESCRIPTION)
+    .license(LicenseObject::new("MIT").url("https://opensource.org/license/mit"))
+    .server(ServerObject::new("/").description("The server that serves this document"))
+    .server(
+        ServerObject::new("http://127.0.0.1:8080").description("`cargo run`: the zero-setup default (`DAAP_LISTEN`)"),
+    )
 }
 
 /// Request bodies whose unknown members the server refuses. poem-openapi's
@@ -110,7 +124,7 @@ const CLOSED_SCHEMAS: &[&str] = &[
     "WebhookCreate",
     "UploadCreate",
     "UploadComplete",
-    "CompletedPartDto",
+    "CompletedPart",
 ];
 
 /// What a public ID looks like (section 1), for the docs; the handler parses it for real so
@@ -174,6 +188,23 @@ fn declare_scopes(doc: &mut serde_yaml::Value) {
     }
 }
 
+/// Operations without a bearer token (`/health/*`) say so with an empty `security`, which
+/// poem-openapi has no attribute for.
+fn declare_open_routes(doc: &mut serde_yaml::Value) {
+    use serde_yaml::Value;
+    let Some(Value::Mapping(paths)) = doc.get_mut("paths") else { return };
+    for (_, operations) in paths.iter_mut() {
+        let Value::Mapping(operations) = operations else { continue };
+        for (_, operation) in operations.iter_mut() {
+            if let Value::Mapping(operation) = operation
+                && !operation.contains_key("security")
+            {
+                operation.insert("security".into(), Value::Sequence(Vec::new()));
+            }
+        }
+    }
+}
+
 /// An upload id: a UUID in its hyphenated form. The handler parses it for real, so the
 /// problem names the id.
 const UUID_PATTERN: &str = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
@@ -185,6 +216,13 @@ fn document() -> serde_yaml::Value {
     use serde_yaml::{Mapping, Value};
     let mut doc: Value = serde_yaml::from_str(&service().spec_yaml()).unwrap_or_default();
     declare_scopes(&mut doc);
+    declare_open_routes(&mut doc);
+    if let Some(Value::Sequence(tags)) = doc.get_mut("tags") {
+        tags.sort_by_key(|t| {
+            let name = t.get("name").and_then(Value::as_str).unwrap_or_default();
+            TAG_ORDER.iter().position(|n| *n == name).unwrap_or(TAG_ORDER.len())
+        });
+    }
     if let Some(schemas) = doc.get_mut("components").and_then(|c| c.get_mut("schemas")) {
         for &name in CLOSED_SCHEMAS {
             if let Some(Value::Mapping(schema)) = schemas.get_mut(name) {
@@ -195,7 +233,8 @@ fn document() -> serde_yaml::Value {
             {
                 let mut names = Mapping::new();
                 names.insert("pattern".into(), "^[a-z0-9_.-]{1,64}$".into());
-                tags.insert("propertyNames".into(), names.into());
+                // OpenAPI 3.0 has no `propertyNames`: the rule is in the description and here.
+                tags.insert("x-propertyNames".into(), names.into());
                 let mut values = Mapping::new();
                 values.insert("type".into(), "string".into());
                 values.insert("maxLength".into(), 256.into());
@@ -204,16 +243,14 @@ fn document() -> serde_yaml::Value {
             }
         }
     }
-    // Webhook filters name event types and product names.
+    // Webhook filters name product names.
     let webhook = doc.get_mut("components").and_then(|c| c.get_mut("schemas")).and_then(|s| s.get_mut("WebhookCreate"));
-    if let Some(properties) = webhook.and_then(|w| w.get_mut("properties")) {
-        if let Some(Value::Mapping(items)) = properties.get_mut("eventTypes").and_then(|p| p.get_mut("items")) {
-            let types = crate::events::EventType::ALL.iter().map(|t| Value::from(t.as_str())).collect();
-            items.insert("enum".into(), Value::Sequence(types));
-        }
-        if let Some(Value::Mapping(items)) = properties.get_mut("dataProducts").and_then(|p| p.get_mut("items")) {
-            items.insert("pattern".into(), "^[a-z][a-z0-9_]{1,62}$".into());
-        }
+    if let Some(Value::Mapping(items)) = webhook
+        .and_then(|w| w.get_mut("properties"))
+        .and_then(|p| p.get_mut("dataProducts"))
+        .and_then(|p| p.get_mut("items"))
+    {
+        items.insert("pattern".into(), "^[a-z][a-z0-9_]{1,62}$".into());
     }
     for (path, pattern) in [
         ("/v1/resolve/{id}", PUBLIC_ID_PATTERN),
@@ -245,13 +282,42 @@ pub fn openapi_json() -> String {
     serde_json::to_string_pretty(&document()).unwrap_or_default()
 }
 
-/// Path templates and their methods, for `Allow` on 405 answers.
-pub struct RouteTable(Vec<(Arc<str>, Vec<String>, Vec<&'static str>)>);
+/// Path templates and their methods, for `Allow` on 405 answers, and what each operation's
+/// parameters allow, for the problems that refuse a bad one.
+pub struct RouteTable {
+    routes: Vec<(Arc<str>, Vec<String>, Vec<&'static str>)>,
+    /// (template, upper-case method, parameter name) -> what the parameter allows.
+    rules: std::collections::HashMap<(String, String, String), String>,
+}
+
+/// What a parameter's schema allows, in words: `an integer in 1..=200`, `one of a, b`,
+/// `true or false`. None for free text and patterned strings (their own parsers say it).
+fn rule_of(schema: &serde_json::Value, doc: &serde_json::Value) -> Option<String> {
+    let schema = match schema["$ref"].as_str() {
+        Some(r) => &doc["components"]["schemas"][r.trim_start_matches("#/components/schemas/")],
+        None => schema,
+    };
+    if let Some(values) = schema["enum"].as_array() {
+        let values: Vec<&str> = values.iter().filter_map(serde_json::Value::as_str).collect();
+        return Some(format!("must be one of {}", values.join(", ")));
+    }
+    match schema["type"].as_str()? {
+        "boolean" => Some("must be `true` or `false`".to_owned()),
+        "integer" => Some(match (schema["minimum"].as_f64(), schema["maximum"].as_f64()) {
+            (Some(min), Some(max)) => format!("must be an integer in {min}..={max}"),
+            (Some(min), None) => format!("must be an integer of at least {min}"),
+            (None, Some(max)) => format!("must be an integer in 0..={max}"),
+            (None, None) => "must be a non-negative integer".to_owned(),
+        }),
+        _ => None,
+    }
+}
 
 impl RouteTable {
     pub fn from_spec(spec_json: &str) -> RouteTable {
         let doc: serde_json::Value = serde_json::from_str(spec_json).unwrap_or_default();
         let mut routes = Vec::new();
+        let mut rules = std::collections::HashMap::new();
         if let Some(paths) = doc.get("paths").and_then(|p| p.as_object()) {
             for (template, ops) in paths {
                 let segments = template.split('/').map(str::to_owned).collect();
@@ -260,9 +326,31 @@ impl RouteTable {
                     .filter(|m| ops.get(m.to_lowercase()).is_some())
                     .collect();
                 routes.push((Arc::from(template.as_str()), segments, methods));
+                for (method, op) in ops.as_object().into_iter().flatten() {
+                    for param in op["parameters"].as_array().into_iter().flatten() {
+                        if let (Some(name), Some(rule)) = (param["name"].as_str(), rule_of(&param["schema"], &doc)) {
+                            rules.insert((template.clone(), method.to_uppercase(), name.to_owned()), rule);
+                        }
+                    }
+                }
             }
         }
-        RouteTable(routes)
+        RouteTable { routes, rules }
+    }
+
+    /// The documented name of parameter `raw` of `method` on the concrete `path` (poem-openapi
+    /// calls path parameters `param0`, `param1`, ... in template order) and what it allows,
+    /// if its schema says.
+    pub fn param(&self, method: &str, path: &str, raw: &str) -> (String, Option<String>) {
+        let Some(template) = self.template(path) else { return (raw.to_owned(), None) };
+        let name = raw
+            .strip_prefix("param")
+            .and_then(|i| i.parse::<usize>().ok())
+            .and_then(|i| template.split('/').filter(|s| s.starts_with('{')).nth(i))
+            .map(|s| s.trim_matches(|c| c == '{' || c == '}').to_owned())
+            .unwrap_or_else(|| raw.to_owned());
+        let rule = self.rules.get(&(template.to_string(), method.to_owned(), name.clone())).cloned();
+        (name, rule)
     }
 
     fn matching<'a>(
@@ -270,7 +358,7 @@ impl RouteTable {
         path: &str,
     ) -> impl Iterator<Item = &'a (Arc<str>, Vec<String>, Vec<&'static str>)> + use<'a> {
         let parts: Vec<String> = path.split('/').map(str::to_owned).collect();
-        self.0.iter().filter(move |(_, segments, _)| {
+        self.routes.iter().filter(move |(_, segments, _)| {
             segments.len() == parts.len()
                 && segments.iter().zip(&parts).all(|(s, p)| s == p || (s.starts_with('{') && s.ends_with('}')))
         })

@@ -1,9 +1,13 @@
 //! Operational endpoints: liveness and readiness probes (no token needed).
 use poem::web::Data;
-use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use poem_openapi::{ApiResponse, Object, OpenApi};
 
-use super::ApiTags;
-use crate::{error::ApiError, startup::AppState};
+use super::{
+    ApiTags,
+    json::Json,
+    problem::{Answer, Reply, sets},
+};
+use crate::{error::ApiError, state::AppState};
 
 pub struct OpsApi;
 
@@ -24,22 +28,24 @@ pub enum HealthResponse {
 #[OpenApi(tag = "ApiTags::Operations")]
 impl OpsApi {
     /// Liveness: the process is up
+    ///
+    /// Answers 200 while the process serves requests; it reads nothing else. No token needed.
     #[oai(path = "/health/live", method = "get", operation_id = "healthLive")]
-    async fn health_live(&self) -> HealthResponse {
-        HealthResponse::Ok(Json(Health { status: "ok".to_owned() }))
+    async fn health_live(&self) -> Answer<HealthResponse, sets::Infallible> {
+        HealthResponse::Ok(Json(Health { status: "ok".to_owned() })).into()
     }
 
     /// Readiness: the database is reachable and migrated
     ///
-    /// 503 `/problems/unavailable` otherwise.
+    /// 503 `/problems/unavailable` otherwise. No token needed.
     #[oai(path = "/health/ready", method = "get", operation_id = "healthReady")]
-    async fn health_ready(&self, state: Data<&AppState>) -> Result<HealthResponse, ApiError> {
+    async fn health_ready(&self, state: Data<&AppState>) -> Reply<HealthResponse, sets::Readiness> {
         if state.db.is_ready().await {
-            Ok(HealthResponse::Ok(Json(Health { status: "ok".to_owned() })))
+            Ok(HealthResponse::Ok(Json(Health { status: "ok".to_owned() })).into())
         } else if state.db.ping().await {
-            Err(ApiError::NotMigrated)
+            Err(ApiError::NotMigrated.into())
         } else {
-            Err(ApiError::Unavailable)
+            Err(ApiError::Unavailable.into())
         }
     }
 }

@@ -2,13 +2,17 @@
 //! `GET /v1/uploads/{id}/preview`: the first rows of its file as typed JSON. Previews show
 //! data, so only writers of the upload's own domain (and admins) may see them.
 use poem::web::Data;
-use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json};
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query};
 
 use super::ApiTags;
+use super::{
+    json::Json,
+    problem::{Reply, sets},
+};
 use crate::{
     auth::{BearerAuth, Principal, Scope},
     error::ApiError,
-    startup::AppState,
+    state::AppState,
     store::products as q,
     uploads::{
         FileFormat, Status,
@@ -130,7 +134,7 @@ impl PreviewApi {
         /// Rows to show.
         #[oai(default = "default_limit", validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<u32>,
-    ) -> Result<PreviewResponse, ApiError> {
+    ) -> Reply<PreviewResponse, sets::ReadState> {
         let id = upload_id(&id)?;
         who.require(Scope::Write)?;
         let uploads = &state.uploads;
@@ -140,7 +144,9 @@ impl PreviewApi {
             .ok_or_else(|| ApiError::not_found(format_args!("upload `{id}`")))?;
         who.require_domain(&product.domain)?;
         if matches!(row.status, Status::Pending | Status::Expired) {
-            return Err(ApiError::Conflict(format!("upload `{id}` is {}: there is no file to preview", row.status)));
+            return Err(
+                ApiError::Conflict(format!("upload `{id}` is {}: there is no file to preview", row.status)).into()
+            );
         }
         let table = validator::table_of(uploads, &row).await?.map_err(ApiError::Conflict)?;
         let format = FileFormat::of_filename(&format!("f.{}", row.format))
@@ -161,6 +167,6 @@ impl PreviewApi {
             .map(|c| PreviewColumn { name: c.name.clone(), ty: c.ty.to_string(), nullable: c.nullable })
             .collect();
         let rows = rows.into_iter().map(serde_json::Value::Object).collect();
-        Ok(PreviewResponse::Ok(Json(UploadPreview { columns, rows })))
+        Ok(PreviewResponse::Ok(Json(UploadPreview { columns, rows })).into())
     }
 }

@@ -3,7 +3,6 @@ use poem::web::Data;
 use poem_openapi::{
     ApiResponse, OpenApi,
     param::{Header, Path, Query},
-    payload::Json,
 };
 
 use super::{
@@ -12,7 +11,12 @@ use super::{
     input::{CreateProduct, JsonBody, UpdateProduct},
     params,
     rendered::{self, Rendered},
+    typed::IdempotencyKey,
     typed::ProductNameParam,
+};
+use super::{
+    json::Json,
+    problem::{Reply, sets},
 };
 use crate::domain::version::VersionSelector;
 use crate::{
@@ -21,7 +25,7 @@ use crate::{
     domain::model::ProductStatus,
     error::ApiError,
     idempotency::{Idem, StoredResponse},
-    startup::AppState,
+    state::AppState,
     store::products::ProductFilter,
 };
 
@@ -118,19 +122,11 @@ impl ProductsApi {
         _auth: BearerAuth,
         who: Principal,
         idem: Idem,
-        /// Makes a retry safe: the first answer to this key (with the same method, path, query and
-        /// body) is stored with the change and replayed with `Idempotent-Replayed: true`. 1..=255
-        /// printable ASCII characters, or the same in double quotes. Kept for `DAAP_IDEMPOTENCY_TTL`
-        /// (24 hours by default). A different request with the same key is 422
-        /// `/problems/idempotency-key-reused`; a repeat while the first still runs is 409
-        /// `/problems/idempotency-request-in-progress` with `Retry-After`.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(max_length = 257, pattern = r#"^(?:[!#-~](?:[ -~]{0,253}[!-~])?|"[ !#-\[\]-~]{1,255}")$"#)
-        )]
-        _idempotency_key: Header<Option<String>>,
+        /// Makes a retry safe; see the `IdempotencyKey` schema.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         body: JsonBody<CreateProduct>,
-    ) -> Result<CreateResponse, ApiError> {
+    ) -> Reply<CreateResponse, sets::CreateProduct> {
         let CreateProduct { name, metadata } = body.0;
         let pending = catalog::create_product(&state.db, &who, &name, metadata).await?;
         let body = DataProduct::from(&pending.value);
@@ -138,7 +134,7 @@ impl ProductsApi {
         pending
             .commit(idem.store(|| StoredResponse::json(201, &body, &[("Location", &location), ("ETag", &tag)])))
             .await?;
-        Ok(CreateResponse::Created(Json(body), location, tag))
+        Ok(CreateResponse::Created(Json(body), location, tag).into())
     }
 
     /// List data products
@@ -168,7 +164,7 @@ impl ProductsApi {
         limit: Query<u32>,
         /// `nextCursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> Result<ListResponse, ApiError> {
+    ) -> Reply<ListResponse, sets::List> {
         let (domain, owner) = (params::filter_text("domain", domain.0)?, params::filter_text("owner", owner.0)?);
         let (tag, q) = (params::filter_text("tag", tag.0)?, params::filter_text("q", q.0)?);
         let (tag_key, tag_value) = match tag {
@@ -192,7 +188,8 @@ impl ProductsApi {
         Ok(ListResponse::Ok(Json(DataProductPage {
             items: items.iter().map(DataProduct::from).collect(),
             next_cursor: next.map(|n| params::encode_cursor('n', &n)),
-        })))
+        }))
+        .into())
     }
 
     /// Read the latest version of a data product
@@ -209,16 +206,16 @@ impl ProductsApi {
         /// A version ETag held by the client; 304 if it is still the latest.
         #[oai(name = "If-None-Match")]
         if_none_match: Header<Option<String>>,
-    ) -> Result<GetResponse, ApiError> {
+    ) -> Reply<GetResponse, sets::Read> {
         let name = params::product_name(&name)?;
         let (head, snapshot) = catalog::selected(&state.db, &name, VersionSelector::Latest, include_deleted.0).await?;
         let version = snapshot.product.version;
         if let Some(tags) = &if_none_match.0
             && etag_matches(tags, version)
         {
-            return Ok(GetResponse::NotModified(etag(version), "no-cache".to_owned()));
+            return Ok(GetResponse::NotModified(etag(version), "no-cache".to_owned()).into());
         }
-        Ok(GetResponse::Ok(rendered::product(&head, &snapshot), etag(version), "no-cache".to_owned()))
+        Ok(GetResponse::Ok(rendered::product(&head, &snapshot), etag(version), "no-cache".to_owned()).into())
     }
 
     /// Replace the metadata of a data product
@@ -233,17 +230,9 @@ impl ProductsApi {
         _auth: BearerAuth,
         who: Principal,
         idem: Idem,
-        /// Makes a retry safe: the first answer to this key (with the same method, path, query and
-        /// body) is stored with the change and replayed with `Idempotent-Replayed: true`. 1..=255
-        /// printable ASCII characters, or the same in double quotes. Kept for `DAAP_IDEMPOTENCY_TTL`
-        /// (24 hours by default). A different request with the same key is 422
-        /// `/problems/idempotency-key-reused`; a repeat while the first still runs is 409
-        /// `/problems/idempotency-request-in-progress` with `Retry-After`.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(max_length = 257, pattern = r#"^(?:[!#-~](?:[ -~]{0,253}[!-~])?|"[ !#-\[\]-~]{1,255}")$"#)
-        )]
-        _idempotency_key: Header<Option<String>>,
+        /// Makes a retry safe; see the `IdempotencyKey` schema.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         /// The product name.
         name: Path<ProductNameParam>,
         /// Classify and answer without writing anything.
@@ -253,7 +242,7 @@ impl ProductsApi {
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
         body: JsonBody<UpdateProduct>,
-    ) -> Result<WriteResponse, ApiError> {
+    ) -> Reply<WriteResponse, sets::VersionedWrite> {
         let name = params::product_name(&name)?;
         let UpdateProduct { name: body_name, metadata, expected } = body.0;
         if let Some(n) = body_name
@@ -262,13 +251,14 @@ impl ProductsApi {
             return Err(ApiError::Validation(vec![crate::error::FieldError::new(
                 "/name",
                 format!("`name` cannot change; it must equal `{name}` or be left out"),
-            )]));
+            )])
+            .into());
         }
         let opts = WriteOptions { if_match: if_match.0, expected, dry_run: dry_run.0, keyed: idem.0.is_some() };
         let pending = catalog::update_metadata(&state.db, &who, &name, metadata, &opts).await?;
         let (body, tag) = (write_result(&pending.value), etag(pending.value.product.version));
         pending.commit(idem.store(|| StoredResponse::json(200, &body, &[("ETag", &tag)]))).await?;
-        Ok(WriteResponse::Ok(Json(body), tag))
+        Ok(WriteResponse::Ok(Json(body), tag).into())
     }
 
     /// Delete or purge a data product
@@ -283,23 +273,15 @@ impl ProductsApi {
         _auth: BearerAuth,
         who: Principal,
         idem: Idem,
-        /// Makes a retry safe: the first answer to this key (with the same method, path, query and
-        /// body) is stored with the change and replayed with `Idempotent-Replayed: true`. 1..=255
-        /// printable ASCII characters, or the same in double quotes. Kept for `DAAP_IDEMPOTENCY_TTL`
-        /// (24 hours by default). A different request with the same key is 422
-        /// `/problems/idempotency-key-reused`; a repeat while the first still runs is 409
-        /// `/problems/idempotency-request-in-progress` with `Retry-After`.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(max_length = 257, pattern = r#"^(?:[!#-~](?:[ -~]{0,253}[!-~])?|"[ !#-\[\]-~]{1,255}")$"#)
-        )]
-        _idempotency_key: Header<Option<String>>,
+        /// Makes a retry safe; see the `IdempotencyKey` schema.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         /// The product name.
         name: Path<ProductNameParam>,
         /// Remove the product and all its versions for good.
         #[oai(default)]
         purge: Query<bool>,
-    ) -> Result<DeleteResponse, ApiError> {
+    ) -> Reply<DeleteResponse, sets::StateWrite> {
         let name = params::product_name(&name)?;
         if purge.0 {
             who.require(Scope::Admin)?;
@@ -309,7 +291,7 @@ impl ProductsApi {
         }
         .commit(idem.store(|| StoredResponse::empty(204)))
         .await?;
-        Ok(DeleteResponse::NoContent)
+        Ok(DeleteResponse::NoContent.into())
     }
 
     /// Restore a soft-deleted data product
@@ -322,25 +304,17 @@ impl ProductsApi {
         _auth: BearerAuth,
         who: Principal,
         idem: Idem,
-        /// Makes a retry safe: the first answer to this key (with the same method, path, query and
-        /// body) is stored with the change and replayed with `Idempotent-Replayed: true`. 1..=255
-        /// printable ASCII characters, or the same in double quotes. Kept for `DAAP_IDEMPOTENCY_TTL`
-        /// (24 hours by default). A different request with the same key is 422
-        /// `/problems/idempotency-key-reused`; a repeat while the first still runs is 409
-        /// `/problems/idempotency-request-in-progress` with `Retry-After`.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(max_length = 257, pattern = r#"^(?:[!#-~](?:[ -~]{0,253}[!-~])?|"[ !#-\[\]-~]{1,255}")$"#)
-        )]
-        _idempotency_key: Header<Option<String>>,
+        /// Makes a retry safe; see the `IdempotencyKey` schema.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         /// The product name.
         name: Path<ProductNameParam>,
-    ) -> Result<RestoreResponse, ApiError> {
+    ) -> Reply<RestoreResponse, sets::StateWrite> {
         let name = params::product_name(&name)?;
         let pending = catalog::restore_product(&state.db, &who, &name).await?;
         let (body, tag) = (DataProduct::from(&pending.value), etag(pending.value.version));
         pending.commit(idem.store(|| StoredResponse::json(200, &body, &[("ETag", &tag)]))).await?;
-        Ok(RestoreResponse::Ok(Json(body), tag))
+        Ok(RestoreResponse::Ok(Json(body), tag).into())
     }
 }
 

@@ -11,6 +11,7 @@ use poem_openapi::{
     types::{ToJSON, Type},
 };
 
+/// What is sent; the document names `application/json` (see `api::json`).
 const JSON: &str = "application/json; charset=utf-8";
 
 /// `T`, already serialised.
@@ -39,7 +40,7 @@ pub fn render<T: ToJSON>(value: &T) -> Bytes {
 }
 
 impl<T: Type> Payload for Rendered<T> {
-    const CONTENT_TYPE: &'static str = JSON;
+    const CONTENT_TYPE: &'static str = super::json::APPLICATION_JSON;
 
     fn schema_ref() -> MetaSchemaRef {
         T::schema_ref()

@@ -3,19 +3,22 @@ use poem::web::Data;
 use poem_openapi::{
     ApiResponse, OpenApi, Union,
     param::{Path, Query},
-    payload::Json,
 };
 
 use super::{
     ApiTags,
     dto::{DataProduct, TableSchema},
 };
+use super::{
+    json::Json,
+    problem::{Reply, sets},
+};
 use crate::{
     auth::BearerAuth,
     catalog::{self, Resolved},
     domain::public_id::PublicId,
     error::ApiError,
-    startup::AppState,
+    state::AppState,
 };
 
 pub struct ResolveApi;
@@ -55,7 +58,7 @@ impl ResolveApi {
         /// Also read a soft-deleted product.
         #[oai(name = "includeDeleted", default)]
         include_deleted: Query<bool>,
-    ) -> Result<ResolveResponse, ApiError> {
+    ) -> Reply<ResolveResponse, sets::Resolve> {
         let id = PublicId::parse(&id).map_err(|e| ApiError::InvalidId(e.to_string()))?;
         Ok(match catalog::resolve(&state.db, &id, include_deleted.0).await? {
             Resolved::Product(p) => {
@@ -66,6 +69,7 @@ impl ResolveApi {
                 let location = format!("/v1/data-products/{}/versions/{}/schemas/{}", t.product, t.version, t.name);
                 ResolveResponse::Ok(Json(ResolvedEntity::TableSchema(TableSchema::from(&t))), location)
             }
-        })
+        }
+        .into())
     }
 }

@@ -4,7 +4,6 @@ use poem::web::Data;
 use poem_openapi::{
     ApiResponse, OpenApi,
     param::{Header, Path, Query},
-    payload::Json,
 };
 
 use super::{
@@ -14,7 +13,11 @@ use super::{
     params,
     products::{etag, write_result},
     rendered::{self, Rendered},
-    typed::{ProductNameParam, TableNameParam},
+    typed::{IdempotencyKey, ProductNameParam, TableNameParam},
+};
+use super::{
+    json::Json,
+    problem::{Reply, sets},
 };
 use crate::{
     auth::BearerAuth,
@@ -23,7 +26,7 @@ use crate::{
     domain::version::VersionSelector,
     error::ApiError,
     idempotency::{Idem, StoredResponse},
-    startup::AppState,
+    state::AppState,
 };
 
 pub struct SchemasApi;
@@ -95,10 +98,10 @@ impl SchemasApi {
         /// Also read a soft-deleted product.
         #[oai(name = "includeDeleted", default)]
         include_deleted: Query<bool>,
-    ) -> Result<ListResponse, ApiError> {
+    ) -> Reply<ListResponse, sets::Read> {
         let name = params::product_name(&name)?;
         let (_, snapshot) = catalog::selected(&state.db, &name, VersionSelector::Latest, include_deleted.0).await?;
-        Ok(ListResponse::Ok(rendered::tables(&snapshot)))
+        Ok(ListResponse::Ok(rendered::tables(&snapshot)).into())
     }
 
     /// Read a table of the latest version
@@ -114,7 +117,7 @@ impl SchemasApi {
         /// Also read a soft-deleted product.
         #[oai(name = "includeDeleted", default)]
         include_deleted: Query<bool>,
-    ) -> Result<GetResponse, ApiError> {
+    ) -> Reply<GetResponse, sets::Read> {
         let name = params::product_name(&name)?;
         let table = params::table_name(&table)?;
         let (_, snapshot) = catalog::selected(&state.db, &name, VersionSelector::Latest, include_deleted.0).await?;
@@ -122,7 +125,7 @@ impl SchemasApi {
         let index = snapshot
             .table_index(table.as_str())
             .ok_or_else(|| ApiError::not_found(format_args!("table `{table}` in version {version} of `{name}`")))?;
-        Ok(GetResponse::Ok(rendered::table(&snapshot, index), etag(version)))
+        Ok(GetResponse::Ok(rendered::table(&snapshot, index), etag(version)).into())
     }
 
     /// Create or replace a table
@@ -137,17 +140,9 @@ impl SchemasApi {
         _auth: BearerAuth,
         who: Principal,
         idem: Idem,
-        /// Makes a retry safe: the first answer to this key (with the same method, path, query and
-        /// body) is stored with the change and replayed with `Idempotent-Replayed: true`. 1..=255
-        /// printable ASCII characters, or the same in double quotes. Kept for `DAAP_IDEMPOTENCY_TTL`
-        /// (24 hours by default). A different request with the same key is 422
-        /// `/problems/idempotency-key-reused`; a repeat while the first still runs is 409
-        /// `/problems/idempotency-request-in-progress` with `Retry-After`.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(max_length = 257, pattern = r#"^(?:[!#-~](?:[ -~]{0,253}[!-~])?|"[ !#-\[\]-~]{1,255}")$"#)
-        )]
-        _idempotency_key: Header<Option<String>>,
+        /// Makes a retry safe; see the `IdempotencyKey` schema.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         /// The product name.
         name: Path<ProductNameParam>,
         /// The table name (must not look like a version, e.g. `v1`).
@@ -159,7 +154,7 @@ impl SchemasApi {
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
         body: JsonBody<PutTable>,
-    ) -> Result<PutResponse, ApiError> {
+    ) -> Reply<PutResponse, sets::VersionedWrite> {
         let name = params::product_name(&name)?;
         let table = params::table_name(&table)?;
         let expected = body.0.expected;
@@ -179,10 +174,10 @@ impl SchemasApi {
             pending
                 .commit(idem.store(|| StoredResponse::json(201, &result, &[("Location", &location), ("ETag", &tag)])))
                 .await?;
-            Ok(PutResponse::Created(Json(result), location, tag))
+            Ok(PutResponse::Created(Json(result), location, tag).into())
         } else {
             pending.commit(idem.store(|| StoredResponse::json(200, &result, &[("ETag", &tag)]))).await?;
-            Ok(PutResponse::Ok(Json(result), tag))
+            Ok(PutResponse::Ok(Json(result), tag).into())
         }
     }
 
@@ -196,17 +191,9 @@ impl SchemasApi {
         _auth: BearerAuth,
         who: Principal,
         idem: Idem,
-        /// Makes a retry safe: the first answer to this key (with the same method, path, query and
-        /// body) is stored with the change and replayed with `Idempotent-Replayed: true`. 1..=255
-        /// printable ASCII characters, or the same in double quotes. Kept for `DAAP_IDEMPOTENCY_TTL`
-        /// (24 hours by default). A different request with the same key is 422
-        /// `/problems/idempotency-key-reused`; a repeat while the first still runs is 409
-        /// `/problems/idempotency-request-in-progress` with `Retry-After`.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(max_length = 257, pattern = r#"^(?:[!#-~](?:[ -~]{0,253}[!-~])?|"[ !#-\[\]-~]{1,255}")$"#)
-        )]
-        _idempotency_key: Header<Option<String>>,
+        /// Makes a retry safe; see the `IdempotencyKey` schema.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         /// The product name.
         name: Path<ProductNameParam>,
         /// The table name.
@@ -217,13 +204,13 @@ impl SchemasApi {
         /// The version the client read; 412 if another came first.
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
-    ) -> Result<DeleteResponse, ApiError> {
+    ) -> Reply<DeleteResponse, sets::VersionedDelete> {
         let name = params::product_name(&name)?;
         let table = params::table_name(&table)?;
         let opts = WriteOptions { if_match: if_match.0, expected: None, dry_run: dry_run.0, keyed: idem.0.is_some() };
         let pending = catalog::delete_table(&state.db, &who, &name, &table, &opts).await?;
         let (body, tag) = (write_result(&pending.value), etag(pending.value.product.version));
         pending.commit(idem.store(|| StoredResponse::json(200, &body, &[("ETag", &tag)]))).await?;
-        Ok(DeleteResponse::Ok(Json(body), tag))
+        Ok(DeleteResponse::Ok(Json(body), tag).into())
     }
 }

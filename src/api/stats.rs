@@ -2,10 +2,14 @@
 use std::collections::BTreeMap;
 
 use poem::web::Data;
-use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
-use crate::{auth::BearerAuth, error::ApiError, startup::AppState, store};
+use super::{
+    json::Json,
+    problem::{Reply, sets},
+};
+use crate::{auth::BearerAuth, state::AppState, store};
 
 pub struct StatsApi;
 
@@ -33,13 +37,13 @@ pub struct UploadStats {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct Stats {
-    /// Data products that are not deleted.
+    // Data products that are not deleted.
     pub data_products: ProductStats,
     /// Versions of the products that are not deleted.
     pub versions: i64,
     /// Tables in the latest versions of the products that are not deleted.
     pub tables: i64,
-    /// Uploads by status.
+    // Uploads by status.
     pub uploads: UploadStats,
     /// Events in the change feed (purged products' events included).
     pub events: i64,
@@ -60,7 +64,7 @@ impl StatsApi {
     /// events, each computed by one SQL aggregate. Soft-deleted products (and their
     /// versions and tables) are not counted.
     #[oai(path = "/stats", method = "get", operation_id = "getStats")]
-    async fn stats(&self, state: Data<&AppState>, _auth: BearerAuth) -> Result<StatsResponse, ApiError> {
+    async fn stats(&self, state: Data<&AppState>, _auth: BearerAuth) -> Reply<StatsResponse, sets::Stats> {
         let s = store::stats::read(&state.db.conn).await?;
         Ok(StatsResponse::Ok(Json(Stats {
             data_products: ProductStats {
@@ -72,6 +76,7 @@ impl StatsApi {
             tables: s.tables,
             uploads: UploadStats { by_status: s.uploads_by_status },
             events: s.events,
-        })))
+        }))
+        .into())
     }
 }

@@ -5,13 +5,13 @@
 use std::{borrow::Cow, ops::Deref, sync::LazyLock};
 
 use poem_openapi::{
-    registry::{MetaSchema, MetaSchemaRef},
+    registry::{MetaSchema, MetaSchemaRef, Registry},
     types::{ParseError, ParseFromParameter, ParseResult, Type},
 };
 use regex::Regex;
 
 macro_rules! pattern_param {
-    ($(#[$doc:meta])* $name:ident, $pattern:literal, $what:literal) => {
+    ($(#[$doc:meta])* $name:ident, $pattern:literal, $what:literal, $example:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone)]
         pub struct $name(pub String);
@@ -43,7 +43,11 @@ macro_rules! pattern_param {
             }
 
             fn schema_ref() -> MetaSchemaRef {
-                MetaSchemaRef::Inline(Box::new(MetaSchema { pattern: Some($pattern.to_owned()), ..MetaSchema::new("string") }))
+                MetaSchemaRef::Inline(Box::new(MetaSchema {
+                    pattern: Some($pattern.to_owned()),
+                    example: Some(serde_json::Value::from($example)),
+                    ..MetaSchema::new("string")
+                }))
             }
 
             fn as_raw_value(&self) -> Option<&String> {
@@ -71,25 +75,29 @@ pattern_param!(
     /// A data product name.
     ProductNameParam,
     r"^[a-z][a-z0-9_]{1,62}$",
-    "a product name: a lower-case letter, then 1 to 62 lower-case letters, digits or `_`"
+    "a product name: a lower-case letter, then 1 to 62 lower-case letters, digits or `_`",
+    super::dto::EXAMPLE_PRODUCT
 );
 pattern_param!(
     /// A table name.
     TableNameParam,
     r"^[a-z][a-z0-9_]{0,127}$",
-    "a table name: a lower-case letter, then up to 127 lower-case letters, digits or `_`"
+    "a table name: a lower-case letter, then up to 127 lower-case letters, digits or `_`",
+    super::dto::EXAMPLE_TABLE
 );
 pattern_param!(
     /// A version selector of a read: `v1.2`, `1.2`, `v1` or `latest`.
     SelectorParam,
     r"^(latest|v?(0|[1-9][0-9]{0,8})(\.(0|[1-9][0-9]{0,8}))?)$",
-    "a version selector: `v1.2`, `1.2`, `v1` or `latest` (no leading zeros)"
+    "a version selector: `v1.2`, `1.2`, `v1` or `latest` (no leading zeros)",
+    "v1.0"
 );
 pattern_param!(
     /// A version selector of `compare`.
     CompareSelectorParam,
     r"^(latest|v?[0-9]{1,9}(\.[0-9]{1,9})?)$",
-    "a version selector: `v1.2`, `1.2`, `v1` or `latest`"
+    "a version selector: `v1.2`, `1.2`, `v1` or `latest`",
+    "latest"
 );
 
 #[cfg(test)]
@@ -107,5 +115,60 @@ mod tests {
         assert!(SelectorParam::parse_from_parameter("v01").is_err());
         assert!(CompareSelectorParam::parse_from_parameter("v01").is_ok());
         assert!(CompareSelectorParam::parse_from_parameter("v1.x").is_err());
+    }
+}
+
+/// The `Idempotency-Key` request header of a write, documented once as the `IdempotencyKey`
+/// schema. The edge checks and claims the key before the handler runs (an invalid one is a
+/// 400 `/problems/invalid-idempotency-key` there), so this only carries it.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey(pub String);
+
+impl IdempotencyKey {
+    /// 1..=255 printable ASCII characters, or the same in double quotes (an sf-string).
+    pub const PATTERN: &'static str = r#"^(?:[!#-~](?:[ -~]{0,253}[!-~])?|"[ !#-\[\]-~]{1,255}")$"#;
+}
+
+impl Type for IdempotencyKey {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = String;
+    type RawElementValueType = String;
+
+    fn name() -> Cow<'static, str> {
+        "IdempotencyKey".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Reference("IdempotencyKey".to_owned())
+    }
+
+    fn register(registry: &mut Registry) {
+        registry.create_schema::<Self, _>("IdempotencyKey".to_owned(), |_| MetaSchema {
+            description: Some(
+                "Makes a retry safe: the first answer to this key (with the same method, path, query and \
+                 body) is stored with the change and replayed with `Idempotent-Replayed: true`. 1..=255 \
+                 printable ASCII characters, or the same in double quotes. Kept for `DAAP_IDEMPOTENCY_TTL` \
+                 (24 hours by default). A different request with the same key is 422 \
+                 `/problems/idempotency-key-reused`; a repeat while the first still runs is 409 \
+                 `/problems/idempotency-request-in-progress` with `Retry-After`.",
+            ),
+            max_length: Some(257),
+            pattern: Some(Self::PATTERN.to_owned()),
+            ..MetaSchema::new("string")
+        });
+    }
+
+    fn as_raw_value(&self) -> Option<&String> {
+        Some(&self.0)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a String> + 'a> {
+        Box::new(std::iter::once(&self.0))
+    }
+}
+
+impl ParseFromParameter for IdempotencyKey {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        Ok(IdempotencyKey(value.to_owned()))
     }
 }

@@ -6,7 +6,6 @@ use poem::{Request, web::Data};
 use poem_openapi::{
     ApiResponse, Enum, Object, OpenApi,
     param::{Header, Path, Query},
-    payload::Json,
 };
 
 use super::{
@@ -14,13 +13,17 @@ use super::{
     dto::timestamp,
     input::{CompleteUpload, CreateUpload, JsonBody, StorageEvents},
     params,
-    typed::{ProductNameParam, TableNameParam},
+    typed::{IdempotencyKey, ProductNameParam, TableNameParam},
+};
+use super::{
+    json::Json,
+    problem::{Reply, sets},
 };
 use crate::{
     auth::{BearerAuth, Principal, Scope},
     error::ApiError,
     idempotency::{Idem, StoredResponse},
-    startup::AppState,
+    state::AppState,
     storage::Presigned,
     uploads::{Status, Transfer, UploadRow},
 };
@@ -63,7 +66,7 @@ impl From<UploadStatusDto> for Status {
 
 /// `POST /v1/data-products/{name}/schemas/{table}/uploads`.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none, example)]
 pub struct UploadCreate {
     /// The file's name; it must end in `.csv`, `.json`, `.jsonl` or `.parquet` (1..=1024 characters),
     /// without control characters, line breaks or bidirectional formatting characters.
@@ -105,7 +108,7 @@ pub struct UploadPartUrl {
 pub struct Upload {
     /// The upload's id (a UUID).
     pub id: String,
-    /// `pending`, `received`, `validated`, `rejected` or `expired`.
+    // `pending`, `received`, `validated`, `rejected` or `expired`.
     pub status: UploadStatusDto,
     /// The data product (plain name).
     pub data_product: String,
@@ -139,19 +142,19 @@ pub struct Upload {
     /// only); the others come from `GET /v1/uploads/{id}/parts?from=101`.
     pub parts: Option<Vec<UploadPartUrl>>,
     /// When the URL(s) stop working; a pending upload expires then.
-    pub expires_at: String,
+    pub expires_at: super::dto::Timestamp,
     /// The object's size (once received).
     pub size: Option<i64>,
     /// The object's ETag (once received).
     pub etag: Option<String>,
     /// When the object was noticed.
-    pub received_at: Option<String>,
+    pub received_at: Option<super::dto::Timestamp>,
     /// Why the file was rejected: the missing and unknown columns, or what else is wrong.
     pub rejection: Option<String>,
-    /// What validation read and found (once the file was checked); never shows a value.
+    // What validation read and found (once the file was checked); never shows a value.
     pub validation: Option<super::preview::UploadValidation>,
     /// When the upload was created (RFC 3339 UTC).
-    pub created_at: String,
+    pub created_at: super::dto::Timestamp,
     /// The principal that asked for the upload.
     pub created_by: String,
 }
@@ -235,7 +238,7 @@ pub struct UploadPage {
 
 /// A part of a completed multipart upload.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename = "CompletedPart", rename_all = "camelCase")]
 pub struct CompletedPartDto {
     /// 1..=10000, each number once.
     #[oai(validator(minimum(value = "1"), maximum(value = "10000")))]
@@ -248,7 +251,7 @@ pub struct CompletedPartDto {
 
 /// `POST /v1/uploads/{id}/complete`.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", example)]
 pub struct UploadComplete {
     /// Every part, each number once (1..=10,000 parts).
     #[oai(validator(min_items = 1, max_items = 10000))]
@@ -282,9 +285,9 @@ pub struct StorageEventObject {
 /// The `s3` member of an S3 event record.
 #[derive(Debug, Clone, Object)]
 pub struct StorageEventS3 {
-    /// Where the object is.
+    // Where the object is.
     pub bucket: Option<StorageEventBucket>,
-    /// The object.
+    // The object.
     pub object: Option<StorageEventObject>,
 }
 
@@ -296,7 +299,7 @@ pub struct StorageEventRecord {
     /// Only `ObjectCreated:*` (also `s3:ObjectCreated:*`) records are acted on.
     #[oai(rename = "eventName")]
     pub event_name: Option<String>,
-    /// The bucket and object (required in an `ObjectCreated:*` record).
+    // The bucket and object (required in an `ObjectCreated:*` record).
     pub s3: Option<StorageEventS3>,
 }
 
@@ -408,20 +411,15 @@ impl UploadsApi {
         _auth: BearerAuth,
         who: Principal,
         idem: Idem,
-        /// Makes a retry safe: the first answer to this key (with the same method, path, query and
-        /// body) is stored with the upload and replayed with `Idempotent-Replayed: true`. 1..=255
-        /// printable ASCII characters, or the same in double quotes. Kept for `DAAP_IDEMPOTENCY_TTL`.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(max_length = 257, pattern = r#"^(?:[!#-~](?:[ -~]{0,253}[!-~])?|"[ !#-\[\]-~]{1,255}")$"#)
-        )]
-        _idempotency_key: Header<Option<String>>,
+        /// Makes a retry safe; see the `IdempotencyKey` schema.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         /// The product name.
         name: Path<ProductNameParam>,
         /// The table name.
         table: Path<TableNameParam>,
         body: JsonBody<CreateUpload>,
-    ) -> Result<CreateResponse, ApiError> {
+    ) -> Reply<CreateResponse, sets::StateWriteBody> {
         let name = params::product_name(&name)?;
         let table = params::table_name(&table)?;
         let (row, transfer) = state
@@ -436,7 +434,7 @@ impl UploadsApi {
         let upload = Upload::of(&row, Some(&transfer));
         let location = format!("/v1/uploads/{}", row.id);
         state.metrics.upload(Status::Pending.as_str());
-        Ok(CreateResponse::Created(Json(upload), location))
+        Ok(CreateResponse::Created(Json(upload), location).into())
     }
 
     /// Read an upload
@@ -451,9 +449,9 @@ impl UploadsApi {
         _auth: BearerAuth,
         /// The upload id.
         id: Path<String>,
-    ) -> Result<GetResponse, ApiError> {
+    ) -> Reply<GetResponse, sets::Read> {
         let row = state.uploads.get(&upload_id(&id)?).await?;
-        Ok(GetResponse::Ok(Json(Upload::of(&row, None))))
+        Ok(GetResponse::Ok(Json(Upload::of(&row, None))).into())
     }
 
     /// List a data product's uploads
@@ -475,7 +473,7 @@ impl UploadsApi {
         limit: Query<u32>,
         /// `nextCursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> Result<ListResponse, ApiError> {
+    ) -> Reply<ListResponse, sets::Read> {
         let name = params::product_name(&name)?;
         let table = table.0.as_deref().map(params::table_name).transpose()?;
         let before = cursor
@@ -492,7 +490,8 @@ impl UploadsApi {
         Ok(ListResponse::Ok(Json(UploadPage {
             items: rows.iter().map(|r| Upload::of(r, None)).collect(),
             next_cursor: next.map(|n| params::encode_cursor('u', &n.to_string())),
-        })))
+        }))
+        .into())
     }
 
     /// Page through a multipart upload's part URLs
@@ -518,7 +517,7 @@ impl UploadsApi {
         /// Parts in the page.
         #[oai(default = "default_parts", validator(minimum(value = "1"), maximum(value = "1000")))]
         limit: Query<u32>,
-    ) -> Result<PartsResponse, ApiError> {
+    ) -> Reply<PartsResponse, sets::ReadState> {
         who.require(Scope::Write)?;
         let id = upload_id(&id)?;
         let page = state.uploads.part_urls(&who, &id, u64::from(from.0), u64::from(limit.0)).await?;
@@ -526,7 +525,8 @@ impl UploadsApi {
             items: part_urls(&page.parts),
             part_count: page.part_count,
             next_from: page.next_from,
-        })))
+        }))
+        .into())
     }
 
     /// Complete a multipart upload
@@ -541,16 +541,13 @@ impl UploadsApi {
         state: Data<&AppState>,
         _auth: BearerAuth,
         who: Principal,
-        /// Makes a retry safe (see `createUpload`).
-        #[oai(
-            name = "Idempotency-Key",
-            validator(max_length = 257, pattern = r#"^(?:[!#-~](?:[ -~]{0,253}[!-~])?|"[ !#-\[\]-~]{1,255}")$"#)
-        )]
-        _idempotency_key: Header<Option<String>>,
+        /// Makes a retry safe; see the `IdempotencyKey` schema.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         /// The upload id.
         id: Path<String>,
         body: JsonBody<CompleteUpload>,
-    ) -> Result<CompleteResponse, ApiError> {
+    ) -> Reply<CompleteResponse, sets::StateWriteBody> {
         let id = upload_id(&id)?;
         let row = state.uploads.complete(&who, &id, body.0.parts).await?;
         if row.status == Status::Received {
@@ -562,7 +559,7 @@ impl UploadsApi {
                 }
             });
         }
-        Ok(CompleteResponse::Ok(Json(Upload::of(&row, None))))
+        Ok(CompleteResponse::Ok(Json(Upload::of(&row, None))).into())
     }
 
     /// Abort a multipart upload
@@ -576,17 +573,14 @@ impl UploadsApi {
         state: Data<&AppState>,
         _auth: BearerAuth,
         who: Principal,
-        /// Makes a retry safe (see `createUpload`).
-        #[oai(
-            name = "Idempotency-Key",
-            validator(max_length = 257, pattern = r#"^(?:[!#-~](?:[ -~]{0,253}[!-~])?|"[ !#-\[\]-~]{1,255}")$"#)
-        )]
-        _idempotency_key: Header<Option<String>>,
+        /// Makes a retry safe; see the `IdempotencyKey` schema.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         /// The upload id.
         id: Path<String>,
-    ) -> Result<AbortResponse, ApiError> {
+    ) -> Reply<AbortResponse, sets::StateWrite> {
         state.uploads.abort(&who, &upload_id(&id)?).await?;
-        Ok(AbortResponse::NoContent)
+        Ok(AbortResponse::NoContent.into())
     }
 
     /// Receive S3 event notifications
@@ -604,14 +598,11 @@ impl UploadsApi {
         req: &Request,
         _auth: BearerAuth,
         who: Principal,
-        /// Makes a retry safe (see `createUpload`).
-        #[oai(
-            name = "Idempotency-Key",
-            validator(max_length = 257, pattern = r#"^(?:[!#-~](?:[ -~]{0,253}[!-~])?|"[ !#-\[\]-~]{1,255}")$"#)
-        )]
-        _idempotency_key: Header<Option<String>>,
+        /// Makes a retry safe; see the `IdempotencyKey` schema.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         body: JsonBody<StorageEvents>,
-    ) -> Result<StorageEventsResponse, ApiError> {
+    ) -> Reply<StorageEventsResponse, sets::Submit> {
         if req.extensions().get::<StorageEventsCaller>().is_none() {
             who.require(Scope::Admin)?;
         }
@@ -648,7 +639,7 @@ impl UploadsApi {
                 }
             });
         }
-        Ok(StorageEventsResponse::Ok(Json(StorageEventResult { records: events.records, matched })))
+        Ok(StorageEventsResponse::Ok(Json(StorageEventResult { records: events.records, matched })).into())
     }
 }
 
@@ -662,4 +653,27 @@ fn first_part() -> u32 {
 
 fn default_parts() -> u32 {
     crate::uploads::PARTS_IN_ANSWER as u32
+}
+
+impl poem_openapi::types::Example for UploadCreate {
+    /// A 58-byte CSV file (`incident_id,occurred_at,cost` and one row) and its MD5.
+    fn example() -> Self {
+        UploadCreate {
+            filename: "incidents.csv".to_owned(),
+            content_length: 58,
+            content_md5: "dwMTBrhCPXtyU3+h7xi84Q==".to_owned(),
+            content_type: Some("text/csv".to_owned()),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for UploadComplete {
+    fn example() -> Self {
+        UploadComplete {
+            parts: vec![
+                CompletedPartDto { part_number: 1, etag: "\"6f1e2a0c9d1b4e1f8a2c3b4d5e6f7a8b\"".to_owned() },
+                CompletedPartDto { part_number: 2, etag: "\"0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d\"".to_owned() },
+            ],
+        }
+    }
 }

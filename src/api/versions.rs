@@ -5,7 +5,6 @@ use poem::web::Data;
 use poem_openapi::{
     ApiResponse, OpenApi,
     param::{Header, Path, Query},
-    payload::Json,
 };
 
 use super::{
@@ -16,12 +15,16 @@ use super::{
     rendered::{self, Rendered},
     typed::{ProductNameParam, SelectorParam, TableNameParam},
 };
+use super::{
+    json::Json,
+    problem::{Reply, sets},
+};
 use crate::{
     auth::BearerAuth,
     catalog::{self, etag_matches},
     domain::{diff::classify, version::VersionSelector},
     error::ApiError,
-    startup::AppState,
+    state::AppState,
 };
 
 pub struct VersionsApi;
@@ -101,7 +104,7 @@ impl VersionsApi {
         /// Also read a soft-deleted product.
         #[oai(name = "includeDeleted", default)]
         include_deleted: Query<bool>,
-    ) -> Result<VersionListResponse, ApiError> {
+    ) -> Reply<VersionListResponse, sets::Read> {
         let name = params::product_name(&name)?;
         let before = params::version_cursor(cursor.0.as_deref())?;
         let (items, next) =
@@ -109,7 +112,8 @@ impl VersionsApi {
         Ok(VersionListResponse::Ok(Json(VersionPage {
             items: items.iter().map(|v| VersionSummaryDto::of(name.as_str(), v)).collect(),
             next_cursor: next.map(|v| params::encode_cursor('v', &v.to_string())),
-        })))
+        }))
+        .into())
     }
 
     /// Read a data product as of a version
@@ -130,7 +134,7 @@ impl VersionsApi {
         /// Also read a soft-deleted product.
         #[oai(name = "includeDeleted", default)]
         include_deleted: Query<bool>,
-    ) -> Result<VersionResponse, ApiError> {
+    ) -> Reply<VersionResponse, sets::Read> {
         let name = params::product_name(&name)?;
         let selector = params::selector(&version)?;
         let (head, snapshot) = catalog::selected(&state.db, &name, selector, include_deleted.0).await?;
@@ -138,9 +142,9 @@ impl VersionsApi {
         if let Some(tags) = &if_none_match.0
             && etag_matches(tags, version)
         {
-            return Ok(VersionResponse::NotModified(etag(version), cache_control(selector)));
+            return Ok(VersionResponse::NotModified(etag(version), cache_control(selector)).into());
         }
-        Ok(VersionResponse::Ok(rendered::product(&head, &snapshot), etag(version), cache_control(selector)))
+        Ok(VersionResponse::Ok(rendered::product(&head, &snapshot), etag(version), cache_control(selector)).into())
     }
 
     /// List the tables of a version
@@ -156,11 +160,11 @@ impl VersionsApi {
         /// Also read a soft-deleted product.
         #[oai(name = "includeDeleted", default)]
         include_deleted: Query<bool>,
-    ) -> Result<TablesResponse, ApiError> {
+    ) -> Reply<TablesResponse, sets::Read> {
         let name = params::product_name(&name)?;
         let selector = params::selector(&version)?;
         let (_, snapshot) = catalog::selected(&state.db, &name, selector, include_deleted.0).await?;
-        Ok(TablesResponse::Ok(rendered::tables(&snapshot), cache_control(selector)))
+        Ok(TablesResponse::Ok(rendered::tables(&snapshot), cache_control(selector)).into())
     }
 
     /// Read a table as of a version
@@ -182,7 +186,7 @@ impl VersionsApi {
         /// Also read a soft-deleted product.
         #[oai(name = "includeDeleted", default)]
         include_deleted: Query<bool>,
-    ) -> Result<TableResponse, ApiError> {
+    ) -> Reply<TableResponse, sets::Read> {
         let name = params::product_name(&name)?;
         let selector = params::selector(&version)?;
         let table = params::table_name(&table)?;
@@ -191,7 +195,7 @@ impl VersionsApi {
         let index = snapshot
             .table_index(table.as_str())
             .ok_or_else(|| ApiError::not_found(format_args!("table `{table}` in version {version} of `{name}`")))?;
-        Ok(TableResponse::Ok(rendered::table(&snapshot, index), etag(version), cache_control(selector)))
+        Ok(TableResponse::Ok(rendered::table(&snapshot, index), etag(version), cache_control(selector)).into())
     }
 
     /// Compare two versions
@@ -212,7 +216,7 @@ impl VersionsApi {
         /// Also read a soft-deleted product.
         #[oai(name = "includeDeleted", default)]
         include_deleted: Query<bool>,
-    ) -> Result<CompareResponse, ApiError> {
+    ) -> Reply<CompareResponse, sets::Read> {
         let name = params::product_name(&name)?;
         let (from, to) = (params::selector(&from)?, params::selector(&to)?);
         let (from, to, changes) = catalog::compare(&state.db, &name, from, to, include_deleted.0).await?;
@@ -221,7 +225,8 @@ impl VersionsApi {
             to: to.to_string(),
             change_type: classify(&changes).into(),
             changes: dto::changes(&changes),
-        })))
+        }))
+        .into())
     }
 }
 

@@ -4,7 +4,6 @@ use poem::web::Data;
 use poem_openapi::{
     ApiResponse, OpenApi,
     param::{Header, Path, Query},
-    payload::Json,
 };
 
 use super::{
@@ -12,12 +11,17 @@ use super::{
     dto::{Delivery, DeliveryPage, Webhook, WebhookCreated, WebhookPage},
     input::{CreateWebhook, JsonBody},
     params,
+    typed::IdempotencyKey,
+};
+use super::{
+    json::Json,
+    problem::{Reply, sets},
 };
 use crate::{
     auth::{BearerAuth, Principal, Scope},
     error::ApiError,
     idempotency::{Idem, StoredResponse},
-    startup::AppState,
+    state::AppState,
     webhooks,
 };
 
@@ -91,26 +95,17 @@ impl WebhooksApi {
         _auth: BearerAuth,
         who: Principal,
         idem: Idem,
-        /// Makes a retry safe: the first answer to this key (with the same method, path, query and
-        /// body) is stored with the change and replayed with `Idempotent-Replayed: true` (the
-        /// replay shows the secret again, to the same principal only). 1..=255 printable ASCII
-        /// characters, or the same in double quotes. Kept for `DAAP_IDEMPOTENCY_TTL` (24 hours by
-        /// default). A different request with the same key is 422 `/problems/idempotency-key-reused`;
-        /// a repeat while the first still runs is 409 `/problems/idempotency-request-in-progress`
-        /// with `Retry-After`.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(max_length = 257, pattern = r#"^(?:[!#-~](?:[ -~]{0,253}[!-~])?|"[ !#-\[\]-~]{1,255}")$"#)
-        )]
-        _idempotency_key: Header<Option<String>>,
+        /// Makes a retry safe; see the `IdempotencyKey` schema.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         body: JsonBody<CreateWebhook>,
-    ) -> Result<CreateResponse, ApiError> {
+    ) -> Reply<CreateResponse, sets::Submit> {
         who.require(Scope::Admin)?;
         let pending = webhooks::create(&state.db, &state.webhooks, &who, body.0.0).await?;
         let created = WebhookCreated { webhook: Webhook::from(&pending.value), secret: pending.value.secret.clone() };
         let location = format!("/v1/webhooks/{}", created.webhook.id);
         pending.commit(idem.store(|| StoredResponse::json(201, &created, &[("Location", &location)]))).await?;
-        Ok(CreateResponse::Created(Json(created), location))
+        Ok(CreateResponse::Created(Json(created), location).into())
     }
 
     /// List webhook subscriptions
@@ -127,12 +122,12 @@ impl WebhooksApi {
         limit: Query<u32>,
         /// `nextCursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> Result<ListResponse, ApiError> {
+    ) -> Reply<ListResponse, sets::List> {
         who.require(Scope::Admin)?;
         let after = page_cursor('w', cursor.0.as_deref())?;
         let (rows, more) = webhooks::list(&state.db, after.as_deref(), u64::from(limit.0)).await?;
         let next_cursor = more.then(|| rows.last().map(|r| params::encode_cursor('w', &r.id))).flatten();
-        Ok(ListResponse::Ok(Json(WebhookPage { items: rows.iter().map(Webhook::from).collect(), next_cursor })))
+        Ok(ListResponse::Ok(Json(WebhookPage { items: rows.iter().map(Webhook::from).collect(), next_cursor })).into())
     }
 
     /// Read a webhook subscription
@@ -147,10 +142,10 @@ impl WebhooksApi {
         who: Principal,
         /// The subscription's id.
         id: Path<String>,
-    ) -> Result<GetResponse, ApiError> {
+    ) -> Reply<GetResponse, sets::Read> {
         who.require(Scope::Admin)?;
         let row = webhooks::get(&state.db, &id).await?;
-        Ok(GetResponse::Ok(Json(Webhook::from(&row))))
+        Ok(GetResponse::Ok(Json(Webhook::from(&row))).into())
     }
 
     /// Delete a webhook subscription
@@ -164,24 +159,16 @@ impl WebhooksApi {
         _auth: BearerAuth,
         who: Principal,
         idem: Idem,
-        /// Makes a retry safe: the first answer to this key (with the same method, path, query and
-        /// body) is stored with the change and replayed with `Idempotent-Replayed: true`. 1..=255
-        /// printable ASCII characters, or the same in double quotes. Kept for `DAAP_IDEMPOTENCY_TTL`
-        /// (24 hours by default). A different request with the same key is 422
-        /// `/problems/idempotency-key-reused`; a repeat while the first still runs is 409
-        /// `/problems/idempotency-request-in-progress` with `Retry-After`.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(max_length = 257, pattern = r#"^(?:[!#-~](?:[ -~]{0,253}[!-~])?|"[ !#-\[\]-~]{1,255}")$"#)
-        )]
-        _idempotency_key: Header<Option<String>>,
+        /// Makes a retry safe; see the `IdempotencyKey` schema.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKey>>,
         /// The subscription's id.
         id: Path<String>,
-    ) -> Result<DeleteResponse, ApiError> {
+    ) -> Reply<DeleteResponse, sets::StateWrite> {
         who.require(Scope::Admin)?;
         let pending = webhooks::delete(&state.db, &id).await?;
         pending.commit(idem.store(|| StoredResponse::empty(204))).await?;
-        Ok(DeleteResponse::Deleted)
+        Ok(DeleteResponse::Deleted.into())
     }
 
     /// List delivery attempts of a subscription
@@ -202,7 +189,7 @@ impl WebhooksApi {
         limit: Query<u32>,
         /// `nextCursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> Result<DeliveriesResponse, ApiError> {
+    ) -> Reply<DeliveriesResponse, sets::Read> {
         who.require(Scope::Admin)?;
         let before = page_cursor('d', cursor.0.as_deref())?
             .map(|p| {
@@ -213,7 +200,8 @@ impl WebhooksApi {
             .transpose()?;
         let (rows, more) = webhooks::deliveries(&state.db, &id, before, u64::from(limit.0)).await?;
         let next_cursor = more.then(|| rows.last().map(|r| params::encode_cursor('d', &r.id.to_string()))).flatten();
-        Ok(DeliveriesResponse::Ok(Json(DeliveryPage { items: rows.iter().map(Delivery::from).collect(), next_cursor })))
+        Ok(DeliveriesResponse::Ok(Json(DeliveryPage { items: rows.iter().map(Delivery::from).collect(), next_cursor }))
+            .into())
     }
 }
 

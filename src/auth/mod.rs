@@ -90,7 +90,13 @@ impl<'a> FromRequest<'a> for Principal {
     }
 }
 
-/// Documents the bearer scheme, so "try it" in `/docs` sends a pasted token.
+/// A JWT, sent as `Authorization: Bearer <token>`; paste the token itself here.
+///
+/// Where a token comes from: `cargo run` (zero-setup mode) prints an admin token, valid for
+/// 24 hours, in its start-up lines; `daap token --sub alice --scope "daap:read daap:write"
+/// --ttl 1h` mints one with the server's configured secret; in production your identity
+/// provider issues it. Scopes (`daap:read`, `daap:write`, `daap:admin`) come from the `scope`,
+/// `scp` or `roles` claim; a `domains` claim limits the products it may write.
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", bearer_format = "JWT")]
 pub struct BearerAuth(#[allow(dead_code)] pub Bearer);

@@ -282,3 +282,91 @@ mod tests {
         assert_eq!(value_schema(&ColumnType::Date, true), json!({ "type": ["string", "null"], "format": "date" }));
     }
 }
+
+/// `value` as block YAML that YAML 1.1 and 1.2 readers load alike: every string is
+/// double-quoted (JSON escapes are YAML escapes), so a time, a version such as `1.10`, `yes`,
+/// `on` or `0777` stays a string for PyYAML too; numbers, booleans and null stay plain.
+pub fn yaml(value: &Value) -> String {
+    let mut out = String::new();
+    write_yaml(value, 0, &mut out);
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out
+}
+
+fn scalar(value: &Value) -> String {
+    match value {
+        Value::String(s) => Value::String(s.clone()).to_string(),
+        Value::Object(m) if m.is_empty() => "{}".to_owned(),
+        Value::Array(a) if a.is_empty() => "[]".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+fn is_block(value: &Value) -> bool {
+    matches!(value, Value::Object(m) if !m.is_empty()) || matches!(value, Value::Array(a) if !a.is_empty())
+}
+
+fn key(k: &str) -> String {
+    let plain = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && !matches!(
+            k.to_ascii_lowercase().as_str(),
+            "y" | "n" | "yes" | "no" | "on" | "off" | "true" | "false" | "null"
+        );
+    if plain { k.to_owned() } else { Value::String(k.to_owned()).to_string() }
+}
+
+fn write_yaml(value: &Value, indent: usize, out: &mut String) {
+    let pad = " ".repeat(indent);
+    match value {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, v) in m {
+                if is_block(v) {
+                    out.push_str(&format!("{pad}{}:\n", key(k)));
+                    write_yaml(v, if v.is_array() { indent } else { indent + 2 }, out);
+                } else {
+                    out.push_str(&format!("{pad}{}: {}\n", key(k), scalar(v)));
+                }
+            }
+        }
+        Value::Array(a) if !a.is_empty() => {
+            for item in a {
+                if is_block(item) {
+                    // The item's first line follows `- `; the rest align under it.
+                    let mut nested = String::new();
+                    write_yaml(item, indent + 2, &mut nested);
+                    let nested = nested.strip_prefix(&" ".repeat(indent + 2)).unwrap_or(&nested);
+                    out.push_str(&format!("{pad}- {nested}"));
+                } else {
+                    out.push_str(&format!("{pad}- {}\n", scalar(item)));
+                }
+            }
+        }
+        other => out.push_str(&format!("{pad}{}\n", scalar(other))),
+    }
+}
+
+#[cfg(test)]
+mod yaml_tests {
+    use serde_json::json;
+
+    #[test]
+    fn yaml_quotes_every_string_and_keeps_the_structure() {
+        let doc = json!({
+            "apiVersion": "v3.1.0",
+            "contractCreatedTs": "2026-11-23T15:12:59.123Z",
+            "version": "1.10.0",
+            "flags": ["yes", "on", "0777", 12, true, null],
+            "schema": [{"name": "t", "properties": [{"name": "a", "required": false}]}],
+            "empty": {},
+            "none": [],
+        });
+        let text = super::yaml(&doc);
+        assert!(text.contains("contractCreatedTs: \"2026-11-23T15:12:59.123Z\"\n"), "{text}");
+        assert!(text.contains("- \"yes\"\n") && text.contains("- 12\n") && text.contains("- null\n"), "{text}");
+        let back: serde_json::Value = serde_yaml::from_str(&text).expect("valid YAML");
+        assert_eq!(back, doc, "{text}");
+    }
+}

@@ -6,6 +6,7 @@ mod helpers;
 
 mod auth;
 mod concurrency;
+mod contract;
 mod conversion;
 mod errors;
 mod exports;
