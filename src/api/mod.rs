@@ -4,6 +4,7 @@
 // Operations take one argument per documented parameter, and response enums carry whole
 // bodies by value, as poem-openapi's derives expect.
 #![allow(clippy::too_many_arguments, clippy::large_enum_variant)]
+pub mod definitions;
 pub mod dto;
 pub mod events;
 pub mod exports;
@@ -50,6 +51,7 @@ pub enum ApiTags {
 
 pub type Apis = (
     products::ProductsApi,
+    definitions::DefinitionsApi,
     versions::VersionsApi,
     schemas::SchemasApi,
     resolve::ResolveApi,
@@ -82,6 +84,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
             products::ProductsApi,
+            definitions::DefinitionsApi,
             versions::VersionsApi,
             schemas::SchemasApi,
             resolve::ResolveApi,
@@ -111,6 +114,8 @@ const CLOSED_SCHEMAS: &[&str] = &[
     "UploadCreate",
     "UploadComplete",
     "CompletedPartDto",
+    "DataProductDefinition",
+    "DefinitionTable",
 ];
 
 /// What a public ID looks like (section 1), for the docs; the handler parses it for real so
