@@ -385,12 +385,28 @@ fn parse(raw: &RawBody, product: &ProductName) -> Result<Definition, ApiError> {
     for e in errors.0 {
         let at = imported.locate(&e.field);
         if !explained.contains(&at) {
-            problems.push(FieldError::new(at, e.message));
+            let message = in_contract_words(e.message, &at);
+            problems.push(FieldError::new(at, message));
         }
     }
     match parsed {
         Some(parsed) if problems.is_empty() => Ok(parsed),
         _ => Err(ApiError::Validation(problems)),
+    }
+}
+
+/// "`tableDescription` is required" said of the contract member it comes from
+/// ("`description` is required" at `/schema/0/description`).
+fn in_contract_words(message: String, at: &str) -> String {
+    let member = at.rsplit('/').next().unwrap_or_default();
+    let named = message.strip_prefix('`').and_then(|rest| rest.split_once('`'));
+    match named {
+        Some((_, rest))
+            if rest.starts_with(" is required") && !member.is_empty() && member.parse::<usize>().is_err() =>
+        {
+            format!("`{member}`{rest}")
+        }
+        _ => message,
     }
 }
 

@@ -73,7 +73,8 @@ impl Imported {
         for entry in &self.sources {
             let doc = entry.0.as_str();
             let covers = pointer == doc || pointer.strip_prefix(doc).is_some_and(|rest| rest.starts_with('/'));
-            if covers && best.is_none_or(|b| doc.len() > b.0.len()) {
+            // On a tie the later entry wins: what the contract holds over where it would be.
+            if covers && best.is_none_or(|b| doc.len() >= b.0.len()) {
                 best = Some(entry);
             }
         }
@@ -709,10 +710,10 @@ fn agrees_with(im: &mut Import<'_>, node: &Map<String, Value>, ty: &ColumnType, 
 /// A nested node under a `physicalType`: its own `physicalType`, if any, must name the
 /// same type, and everything else must agree too.
 fn nested_agrees(im: &mut Import<'_>, node: &Map<String, Value>, ty: &ColumnType, at: &str) {
-    if let Some(v) = node.get("physicalType").filter(|v| !v.is_null()) {
-        if v.as_str().and_then(|t| ColumnType::parse(t).ok()).as_ref() != Some(ty) {
-            im.refuse(ptr(at, "physicalType"), format!("disagrees with the column's type (`{ty}` here)"));
-        }
+    if let Some(v) = node.get("physicalType").filter(|v| !v.is_null())
+        && v.as_str().and_then(|t| ColumnType::parse(t).ok()).as_ref() != Some(ty)
+    {
+        im.refuse(ptr(at, "physicalType"), format!("disagrees with the column's type (`{ty}` here)"));
     }
     // Members other than the type's are checked like any nested node's; the physicalType
     // was compared above, so the type check runs on the node without it.

@@ -7,6 +7,7 @@ mod helpers;
 mod auth;
 mod concurrency;
 mod conversion;
+mod definitions;
 mod errors;
 mod exports;
 mod faults;
