@@ -93,6 +93,11 @@ async fn a_definition_creates_a_product_with_every_table_in_one_version(app: Tes
     );
     assert!(doc.get("expectedChange").is_none() && doc.get("version").is_none(), "{doc}");
     assert!(read_back.text.starts_with("{\"name\":\"shop\""), "name comes first: {}", read_back.text);
+    assert_eq!(read_back.header("cache-control"), "no-cache");
+    let fresh = app.request(Method::GET, &path("shop")).header("If-None-Match", "\"v1.0\"");
+    assert_eq!(app.send(fresh).await.status().as_u16(), 304);
+    assert_problem(app.get(&path("nothing_here")).await, 404, "/problems/not-found").await;
+    assert_problem(app.get("/v1/data-products/shop/versions/v7.0/definition").await, 404, "/problems/not-found").await;
 
     // One event for the version: a creation, carrying its class.
     let feed = events(&app, "shop").await;
