@@ -179,6 +179,10 @@ pub fn from_odcs(contract: &Value, product: &str) -> Imported {
     let mut team_name: Option<(String, Value)> = None;
     for (key, value) in top {
         let at = ptr("", key);
+        if value.is_null() {
+            // A member with no value holds nothing, whatever its name.
+            continue;
+        }
         match key.as_str() {
             "apiVersion" => {
                 let v3 = value.as_str().is_some_and(|v| {
@@ -227,7 +231,7 @@ pub fn from_odcs(contract: &Value, product: &str) -> Imported {
         }
     }
     for required in ["apiVersion", "kind"] {
-        if !top.contains_key(required) {
+        if top.get(required).is_none_or(Value::is_null) {
             im.refuse(ptr("", required), format!("`{required}` is required"));
         }
     }
@@ -900,6 +904,25 @@ mod tests {
         assert_eq!(imported.locate("/tables/0/columns/0/type"), "/schema/0/properties/0/physicalType");
         assert_eq!(imported.locate("/retentionPeriod"), "/customProperties/0/value");
         assert_eq!(imported.locate("/dpiaLocation"), "/customProperties");
+    }
+
+    #[test]
+    fn a_v3_0_team_list_and_members_without_value_are_read() {
+        let mut c = contract();
+        c["apiVersion"] = json!("v3.0.2");
+        c["team"] = json!([{ "username": "o@example.com", "name": "O", "role": "Owner" }]);
+        c["servers"] = Value::Null;
+        c["schema"] = Value::Null;
+        c["slaProperties"] = json!([]);
+        let imported = from_odcs(&c, "orders");
+        assert_eq!(imported.problems, vec![]);
+        assert_eq!(imported.document["dataProductOwner"], "o@example.com");
+        assert_eq!(imported.document["tables"], json!([]));
+        c["apiVersion"] = json!("v2.2.2");
+        c["kind"] = Value::Null;
+        let mut at: Vec<String> = from_odcs(&c, "orders").problems.into_iter().map(|(p, _)| p).collect();
+        at.sort();
+        assert_eq!(at, ["/apiVersion", "/kind"]);
     }
 
     #[test]
