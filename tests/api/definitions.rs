@@ -717,6 +717,22 @@ async fn a_tool_made_contract_completed_with_what_daap_needs_is_accepted(app: Te
     assert_eq!(back.body["changeType"], "none", "{}", back.text);
 }
 
+async fn concurrent_creations_of_one_name_make_one_product(app: TestApp) {
+    let sends = (0..8).map(|_| {
+        let app = app.clone();
+        async move { put(&app, "raced", &definition()).await }
+    });
+    let replies = futures::future::join_all(sends).await;
+    let mut statuses: Vec<u16> = replies.iter().map(|r| r.status.as_u16()).collect();
+    statuses.sort();
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 200, 200, 201], "{replies:?}");
+    for reply in replies.iter().filter(|r| r.status.as_u16() == 200) {
+        assert_eq!(reply.body["changeType"], "none", "the later ones found it as they would make it");
+    }
+    assert_eq!(app.version_list("raced").await, ["v1.0"]);
+    assert_eq!(events(&app, "raced").await.len(), 1);
+}
+
 both!(
     a_definition_creates_a_product_with_every_table_in_one_version,
     getting_and_putting_back_a_definition_changes_nothing,
@@ -729,4 +745,5 @@ both!(
     contract_members_daap_cannot_hold_are_refused_by_pointer,
     contracts_from_other_tools_are_refused_field_by_field,
     a_tool_made_contract_completed_with_what_daap_needs_is_accepted,
+    concurrent_creations_of_one_name_make_one_product,
 );
