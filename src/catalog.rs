@@ -274,6 +274,8 @@ enum Edit {
     Metadata(ProductMetadata),
     PutTable(Table),
     DeleteTable(TableName),
+    /// A whole-product definition (SPEC 8.2): the metadata and every table at once.
+    Define(ProductMetadata, Vec<Table>),
 }
 
 /// The latest version's table `name`, decoded, if it has one.
@@ -337,6 +339,23 @@ async fn write(
             })?;
             let metadata = old_metadata.clone();
             (Snapshot { metadata: old_metadata, tables: vec![before] }, Snapshot { metadata, tables: vec![] })
+        }
+        Edit::Define(metadata, tables) => {
+            if tables.len() > MAX_TABLES {
+                return Err(too_many_tables(tables.len()));
+            }
+            let mut before = Vec::with_capacity(names.len());
+            for stored in vq::tables_at(txn, row.id, row.latest_ord).await? {
+                before.push(table_of(&TableView::of_row(&row.name, current, stored)?)?);
+            }
+            // Only the tables that differ take part: a table left as it was keeps its
+            // interval, and the diff of the rest is the diff of the whole product.
+            let removed_or_changed: Vec<Table> = before.iter().filter(|b| !tables.contains(b)).cloned().collect();
+            let added_or_changed: Vec<Table> = tables.into_iter().filter(|t| !before.contains(t)).collect();
+            (
+                Snapshot { metadata: old_metadata, tables: removed_or_changed },
+                Snapshot { metadata, tables: added_or_changed },
+            )
         }
     };
     // Moving a product into another domain needs that domain too.
@@ -533,6 +552,129 @@ pub async fn delete_table(
         pending.emit(e).await?;
     }
     Ok(pending)
+}
+
+fn too_many_tables(count: usize) -> ApiError {
+    ApiError::Validation(vec![FieldError::new(
+        "/tables",
+        format!("a data product has at most {MAX_TABLES} tables; the definition has {count}"),
+    )])
+}
+
+/// Makes `name` exactly what a definition says, in one version (SPEC 8.2): creates the
+/// product at `v1.0` holding every table when the name is free, else replaces its metadata
+/// and every table at once (a table left out is removed). The flag says whether it was
+/// created. One event per version: `data_product.created` or `data_product.updated`, with
+/// the change class and changes.
+pub async fn define_product(
+    db: &Db,
+    who: &Principal,
+    name: &ProductName,
+    metadata: ProductMetadata,
+    tables: Vec<Table>,
+    opts: &WriteOptions,
+) -> Result<Pending<(WriteOutcome, bool)>, ApiError> {
+    if tables.len() > MAX_TABLES {
+        return Err(too_many_tables(tables.len()));
+    }
+    if q::find_product(&db.conn, name.as_str(), true).await?.is_none() {
+        match create_defined(db, who, name, &metadata, &tables, opts).await {
+            // Another writer registered the name first: replace what it made.
+            Err(ApiError::AlreadyExists(_)) => {}
+            other => return other.map(|pending| pending.map(|outcome| (outcome, true))),
+        }
+    }
+    let mut pending = write(db, who, name, opts, Edit::Define(metadata, tables)).await?;
+    if wrote(&pending.value, opts) {
+        let e = version_event(EventType::DataProductUpdated, &pending.value, who, None);
+        pending.emit(e).await?;
+    }
+    Ok(pending.map(|outcome| (outcome, false)))
+}
+
+/// Registers a product at `v1.0` with every table of its definition.
+async fn create_defined(
+    db: &Db,
+    who: &Principal,
+    name: &ProductName,
+    metadata: &ProductMetadata,
+    tables: &[Table],
+    opts: &WriteOptions,
+) -> Result<Pending<WriteOutcome>, ApiError> {
+    who.require_domain(&metadata.domain)?;
+    if let Some(if_match) = &opts.if_match {
+        return Err(ApiError::PreconditionFailed(format!(
+            "If-Match {if_match} cannot match: data product `{name}` does not exist yet"
+        )));
+    }
+    // A first version is major and lists no changes (SPEC 3).
+    let (class, changes) = (ChangeClass::Major, Vec::new());
+    if let Some(expected) = opts.expected
+        && expected != class
+    {
+        return Err(ApiError::UnexpectedChange {
+            detail: format!(
+                "expectedChange is `{}` but creating `{name}` makes its first version, a `major` change",
+                expected.as_str()
+            ),
+            changes,
+        });
+    }
+    let mut pending = Pending::begin(db, ()).await?;
+    let txn = pending.txn();
+    if q::find_product(txn, name.as_str(), true).await?.is_some() {
+        return Err(already_exists(name));
+    }
+    let now = Utc::now();
+    let mut names: Vec<String> = tables.iter().map(|t| t.name.as_str().to_owned()).collect();
+    names.sort();
+    if opts.dry_run {
+        let view = ProductView {
+            name: name.as_str().to_owned(),
+            version: Version::FIRST,
+            metadata: metadata.clone(),
+            tables: names,
+            created_at: now,
+            created_by: who.sub.clone(),
+            updated_at: now,
+            updated_by: who.sub.clone(),
+            deleted_at: None,
+        };
+        return Ok(pending.map(|()| WriteOutcome { product: view, class, changes }));
+    }
+    let row = q::insert_product(txn, name.as_str(), metadata, &who.sub, now)
+        .await
+        .map_err(|e| on_unique(e, || already_exists(name)))?;
+    let version = vq::insert_version(
+        txn,
+        vq::NewVersion {
+            product_id: row.id,
+            version: Version::FIRST,
+            ord: 1,
+            class,
+            changes: &changes,
+            metadata,
+            actor: &who.sub,
+            now,
+        },
+    )
+    .await?;
+    for table in tables {
+        let blob = vq::put_blob(txn, row.id, &table.description, columns_json(&records_of(table))?).await?;
+        vq::open_table(txn, row.id, table.name.as_str(), blob, 1).await?;
+    }
+    q::replace_tags(txn, row.id, tag_rows(metadata)).await?;
+    let row = q::set_first_version(txn, row, version.id).await?;
+    let row = q::move_head(
+        txn,
+        row,
+        q::NewHead { metadata, tables: &names, ord: 1, version: Version::FIRST, actor: &who.sub, now },
+    )
+    .await?;
+    let outcome = WriteOutcome { product: ProductView::of_row(&row)?, class, changes };
+    let e = version_event(EventType::DataProductCreated, &outcome, who, None);
+    pending.emit(e).await?;
+    Ok(pending.map(|()| outcome))
 }
 
 /// The head of `name`: from the cache when it can be trusted, else from the database.

@@ -4,6 +4,7 @@
 // Operations take one argument per documented parameter, and response enums carry whole
 // bodies by value, as poem-openapi's derives expect.
 #![allow(clippy::too_many_arguments, clippy::large_enum_variant)]
+pub mod definitions;
 pub mod docs;
 pub mod dto;
 pub mod edge;
@@ -59,6 +60,7 @@ const TAG_ORDER: &[&str] =
 
 pub type Apis = (
     products::ProductsApi,
+    definitions::DefinitionsApi,
     versions::VersionsApi,
     schemas::SchemasApi,
     resolve::ResolveApi,
@@ -91,6 +93,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
             products::ProductsApi,
+            definitions::DefinitionsApi,
             versions::VersionsApi,
             schemas::SchemasApi,
             resolve::ResolveApi,
@@ -125,6 +128,8 @@ const CLOSED_SCHEMAS: &[&str] = &[
     "UploadCreate",
     "UploadComplete",
     "CompletedPart",
+    "DataProductDefinition",
+    "DefinitionTable",
 ];
 
 /// What a public ID looks like (section 1), for the docs; the handler parses it for real so

@@ -100,7 +100,7 @@ fn schema_object(table: &Table) -> Value {
 /// `logicalType`, `physicalType` and type details of one ODCS property (no name). Each
 /// node renders its own `physicalType`, so the work is the type's size times its depth,
 /// and depth is at most `MAX_DEPTH` (10): linear in the type nodes (at most 10,000).
-fn odcs_property(ty: &ColumnType) -> Map<String, Value> {
+pub(crate) fn odcs_property(ty: &ColumnType) -> Map<String, Value> {
     let (logical, options) = match ty {
         ColumnType::TinyInt => ("integer", json!({ "format": "i8" })),
         ColumnType::SmallInt => ("integer", json!({ "format": "i16" })),

@@ -5,6 +5,8 @@
 
 /// Hive/Athena/Glue column types: parser, canonical form and widening.
 pub mod column_type;
+/// Whole-product definitions: the document, YAML, and ODCS contracts imported into one.
+pub mod definition;
 /// The versioning rules: diff two snapshots and classify the changes.
 pub mod diff;
 /// The kinds of change the feed records.

@@ -8,6 +8,7 @@ mod auth;
 mod concurrency;
 mod contract;
 mod conversion;
+mod definitions;
 mod errors;
 mod exports;
 mod faults;
