@@ -198,6 +198,20 @@ pub fn etag_matches(header: &str, version: Version) -> bool {
     header.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == want)
 }
 
+/// Why `If-Match` did not match: an unquoted tag (`v1.0`) is named as such, since ETags
+/// are compared exactly as they were sent (`"v1.0"`).
+fn if_match_failure(if_match: &str, current: Version) -> String {
+    let unquoted = if_match.split(',').map(str::trim).any(|tag| tag != "*" && !tag.ends_with('"'));
+    if unquoted {
+        format!(
+            "If-Match {if_match} is not a quoted entity tag: send the ETag exactly as it was received, \
+             e.g. If-Match: \"{current}\" for the current version"
+        )
+    } else {
+        format!("If-Match {if_match} does not match the current version \"{current}\"")
+    }
+}
+
 /// `If-Match`: strong comparison (RFC 9110), so a weak tag never matches.
 pub fn etag_matches_strong(header: &str, version: Version) -> bool {
     let want = format!("\"{version}\"");
@@ -307,9 +321,7 @@ async fn write(
     if let Some(if_match) = &opts.if_match
         && !etag_matches_strong(if_match, current)
     {
-        return Err(ApiError::PreconditionFailed(format!(
-            "If-Match {if_match} does not match the current version \"{current}\""
-        )));
+        return Err(ApiError::PreconditionFailed(if_match_failure(if_match, current)));
     }
     let latest = ProductView::of_row(&row)?;
     let old_metadata = latest.metadata.clone();

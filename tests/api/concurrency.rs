@@ -189,7 +189,21 @@ async fn concurrent_writes_to_different_products_do_not_interfere(app: TestApp) 
     }
 }
 
+async fn an_unquoted_if_match_is_refused_with_how_to_send_it(app: TestApp) {
+    app.create_product("alpha").await;
+    let put = |tag: &'static str| {
+        app.request(Method::PUT, "/v1/data-products/alpha/schemas/t").header("If-Match", tag).json(&simple_table())
+    };
+    let unquoted = expect(app.send(put("v1.0")).await, 412).await.body;
+    let detail = unquoted["detail"].as_str().expect("detail");
+    assert!(detail.contains("not a quoted entity tag") && detail.contains("\"v1.0\""), "{detail}");
+    let stale = expect(app.send(put("\"v0.9\"")).await, 412).await.body;
+    assert!(stale["detail"].as_str().expect("detail").contains("does not match the current version"), "{stale}");
+    expect(app.send(put("\"v1.0\"")).await, 201).await;
+}
+
 both!(
+    an_unquoted_if_match_is_refused_with_how_to_send_it,
     concurrent_table_additions_each_get_their_own_consecutive_version,
     concurrent_blind_puts_of_one_table_all_apply_and_the_last_wins,
     of_racing_writers_with_the_same_if_match_exactly_one_wins,

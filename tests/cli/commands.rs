@@ -204,8 +204,8 @@ async fn ls_get_versions_diff_and_export_print_what_the_api_holds(app: TestApp) 
 
     let yaml = daap(&app, state, &["export", "alpha", "--version", "v1.1"], &[]).await;
     assert_eq!(yaml.code, 0, "{}", yaml.all());
-    assert!(yaml.stdout.contains("kind: DataContract"), "{}", yaml.all());
-    assert!(yaml.stdout.contains("version: 1.1.0"), "{}", yaml.all());
+    assert!(yaml.stdout.contains("kind: \"DataContract\""), "{}", yaml.all());
+    assert!(yaml.stdout.contains("version: \"1.1.0\""), "{}", yaml.all());
     let contract = daap(&app, state, &["export", "alpha", "--format", "json"], &[]).await;
     let body: Value = serde_json::from_str(&contract.stdout).unwrap_or_else(|e| panic!("{e}: {}", contract.all()));
     assert_eq!(body["kind"], "DataContract");
