@@ -6,6 +6,7 @@
 //! Test-only: `DAAP_CLI_FAIL_PART_ONCE=<part number>` breaks that part's first PUT mid-body;
 //! `DAAP_CLI_STOP_AFTER_PARTS=<n>` exits (code 1) once n parts are stored, as if interrupted.
 mod client;
+mod define;
 mod follow;
 mod output;
 mod progress;
@@ -20,7 +21,7 @@ pub use client::{CliError, Client};
 pub const EXIT_OK: i32 = 0;
 /// The server refused, the network failed, or an upload was rejected.
 pub const EXIT_FAILURE: i32 = 1;
-/// `plan` found changes (reserved for `plan`).
+/// `plan` found changes.
 pub const EXIT_CHANGES: i32 = 2;
 /// The command line itself is wrong.
 pub const EXIT_USAGE: i32 = 3;
@@ -53,6 +54,12 @@ pub struct Connection {
 /// The client commands.
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
+    /// Show what a definition file (`-f`: `.json`, `.yaml`, or an ODCS contract) would change:
+    /// each change with its class; exits 2 when something would change, 0 when nothing.
+    Plan(define::PlanArgs),
+    /// Make a data product what a definition file says, in one version: a dry run first, a
+    /// question before a major change (or `--yes` / `--expect major`), then the write.
+    Apply(define::ApplyArgs),
     /// Upload a data file for a table: MD5, presigned PUT (or parallel parts), then wait for
     /// validation (`validated` exits 0, `rejected` 1).
     Upload(upload::UploadArgs),
@@ -73,6 +80,8 @@ pub enum ClientCommand {
 /// Runs a client command and answers its exit code.
 pub async fn run(command: ClientCommand) -> i32 {
     let outcome = match command {
+        ClientCommand::Plan(args) => define::plan(args).await,
+        ClientCommand::Apply(args) => define::apply(args).await,
         ClientCommand::Upload(args) => upload::run(args).await,
         ClientCommand::Get(args) => read::get(args).await,
         ClientCommand::Ls(args) => read::ls(args).await,

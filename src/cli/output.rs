@@ -43,6 +43,26 @@ pub fn print_error(err: &CliError) {
     };
 }
 
+/// Whether stdout is a terminal that takes colours (not when piped, nor with `NO_COLOR`).
+pub fn stdout_colours() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// One change as `class  message`, the class coloured (major red, minor yellow) when
+/// `colour`; the same text as `change_line` otherwise.
+pub fn styled_change_line(change: &Value, colour: bool) -> String {
+    if !colour {
+        return change_line(change);
+    }
+    let class = text(&change["class"]);
+    let code = match class.as_str() {
+        "major" => "31",
+        "minor" => "33",
+        _ => "2",
+    };
+    format!("\x1b[{code}m{class:<6}\x1b[0m {}", text(&change["message"]))
+}
+
 /// One change as `class  message`.
 pub fn change_line(change: &Value) -> String {
     format!("{:<6} {}", text(&change["class"]), text(&change["message"]))

@@ -102,7 +102,7 @@ async fn a_wrong_command_line_exits_3_and_a_refusal_exits_1_with_the_problem(app
     for line in ["Exit codes:", "0  ok", "1  failure", "2  plan has changes", "3  usage"] {
         assert!(help.stdout.contains(line), "`{line}` in {}", help.all());
     }
-    for command in ["upload", "get", "ls", "versions", "diff", "events", "export", "serve"] {
+    for command in ["plan", "apply", "upload", "get", "ls", "versions", "diff", "events", "export", "serve"] {
         assert!(help.stdout.contains(&format!("  {command} ")), "`{command}` in {}", help.all());
     }
 

@@ -8,6 +8,7 @@
 mod helpers;
 
 mod commands;
+mod define;
 mod upload;
 
 use std::{path::Path, process::Stdio, time::Duration};
