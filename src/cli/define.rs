@@ -12,7 +12,7 @@ use std::{
 
 use clap::{Args, ValueEnum};
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::{
     Connection, EXIT_CHANGES, EXIT_FAILURE, EXIT_OK,
@@ -191,9 +191,20 @@ fn summary(before: Option<&str>, result: &Value) -> String {
     )
 }
 
+/// Each change with its class. A product being created has no changes to list (nothing is
+/// replaced): its tables are listed as added.
 fn print_changes(result: &Value) {
     let colour = output::stdout_colours();
-    for change in result["changes"].as_array().into_iter().flatten() {
+    let mut changes = result["changes"].as_array().cloned().unwrap_or_default();
+    let product = &result["dataProduct"];
+    if changes.is_empty() && product["version"] == "v1.0" && result["changeType"] != "none" {
+        let class = &result["changeType"];
+        changes.push(json!({ "class": class, "message": format!("data product `{}` was created", text(&product["name"])) }));
+        for table in product["schemas"].as_array().into_iter().flatten() {
+            changes.push(json!({ "class": class, "message": format!("table `{}` was added", text(&table["name"])) }));
+        }
+    }
+    for change in &changes {
         println!("  {}", styled_change_line(change, colour));
     }
 }
@@ -239,9 +250,10 @@ pub async fn apply(args: ApplyArgs) -> Result<i32, CliError> {
         }
         return Ok(EXIT_OK);
     }
-    // With `--expect` the server holds the write to that class; otherwise a major change is
-    // applied only when the producer says so.
-    if class == "major" && !args.yes && args.expect.is_none() {
+    // With `--expect` the server holds the write to that class; otherwise a major change to
+    // an existing product (one that can break its consumers) is applied only when the
+    // producer says so.
+    if class == "major" && before.is_some() && !args.yes && args.expect.is_none() {
         if !args.conn.json {
             println!("{} would change:", doc.product);
             print_changes(&plan);
