@@ -88,10 +88,7 @@ fn load(file: &Path, product: Option<&str>) -> Result<Document, CliError> {
         "json" => false,
         "yaml" | "yml" => true,
         _ => {
-            return Err(CliError::Usage(format!(
-                "{}: a definition file ends in .json, .yaml or .yml",
-                file.display()
-            )));
+            return Err(CliError::Usage(format!("{}: a definition file ends in .json, .yaml or .yml", file.display())));
         }
     };
     if !file.is_file() {
@@ -149,10 +146,7 @@ async fn put(
     key: Option<&str>,
     verbose: bool,
 ) -> Result<Value, CliError> {
-    let q = query(&[
-        ("dryRun", dry_run.then(|| "true".to_owned())),
-        ("expectedChange", expected.map(str::to_owned)),
-    ]);
+    let q = query(&[("dryRun", dry_run.then(|| "true".to_owned())), ("expectedChange", expected.map(str::to_owned))]);
     let mut path = format!("{}/definition", product_path(&doc.product));
     if !q.is_empty() {
         path.push('?');
@@ -199,7 +193,9 @@ fn print_changes(result: &Value) {
     let product = &result["dataProduct"];
     if changes.is_empty() && product["version"] == "v1.0" && result["changeType"] != "none" {
         let class = &result["changeType"];
-        changes.push(json!({ "class": class, "message": format!("data product `{}` was created", text(&product["name"])) }));
+        changes.push(
+            json!({ "class": class, "message": format!("data product `{}` was created", text(&product["name"])) }),
+        );
         for table in product["schemas"].as_array().into_iter().flatten() {
             changes.push(json!({ "class": class, "message": format!("table `{}` was added", text(&table["name"])) }));
         }

@@ -31,8 +31,9 @@ pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  ok
   1  failure: the server refused (its problem's title, detail and field errors are printed),
-     the server could not be reached, or an uploaded file was rejected
-  2  plan has changes
+     the server could not be reached, an uploaded file was rejected, or apply was not
+     allowed to make a major change (pass --yes or --expect major)
+  2  plan has changes (plan -f FILE: something would change)
   3  usage: the command line is wrong
 
 Client commands talk to DAAP_URL (default http://127.0.0.1:8080) with DAAP_TOKEN.";
