@@ -292,3 +292,52 @@ pub async fn apply(args: ApplyArgs) -> Result<i32, CliError> {
     println!("{}", summary(before.as_deref(), &result));
     Ok(EXIT_OK)
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::{
+        io::{AsyncReadExt, AsyncWriteExt},
+        net::TcpListener,
+    };
+
+    use super::*;
+
+    /// A server that answers 503 to the first request and 200 to the next, and hands back
+    /// every request's head.
+    async fn flaky_server() -> (String, tokio::task::JoinHandle<Vec<String>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let url = format!("http://{}", listener.local_addr().expect("an address"));
+        let handle = tokio::spawn(async move {
+            let mut heads = Vec::new();
+            for answer in ["503 Service Unavailable", "200 OK"] {
+                let (mut socket, _) = listener.accept().await.expect("a connection");
+                let mut buf = vec![0u8; 64 * 1024];
+                let n = socket.read(&mut buf).await.expect("a request");
+                heads.push(String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase());
+                let body = r#"{"changeType":"minor","changes":[],"dataProduct":{"version":"v1.1"}}"#;
+                let reply = format!(
+                    "HTTP/1.1 {answer}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                socket.write_all(reply.as_bytes()).await.expect("an answer");
+            }
+            heads
+        });
+        (url, handle)
+    }
+
+    #[tokio::test]
+    async fn a_write_answered_503_is_retried_with_the_same_idempotency_key() {
+        let (url, server) = flaky_server().await;
+        let client = Client::new(&Connection { url, token: None, json: false }).expect("a client");
+        let doc = Document { product: "sales".into(), content_type: "application/json", body: b"{}".to_vec() };
+        let result = put(&client, &doc, false, Some("minor"), Some("key-1"), false).await.expect("the retry succeeds");
+        assert_eq!(result["changeType"], "minor");
+        let heads = server.await.expect("the server ends");
+        assert_eq!(heads.len(), 2);
+        for head in &heads {
+            assert!(head.starts_with("put /v1/data-products/sales/definition?expectedchange=minor "), "{head}");
+            assert!(head.contains("idempotency-key: key-1\r\n"), "{head}");
+        }
+    }
+}
