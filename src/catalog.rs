@@ -235,26 +235,8 @@ pub async fn create_product(
     if q::find_product(txn, name.as_str(), true).await?.is_some() {
         return Err(already_exists(name));
     }
-    let now = Utc::now();
-    let row = q::insert_product(txn, name.as_str(), &metadata, &who.sub, now)
-        .await
-        .map_err(|e| on_unique(e, || already_exists(name)))?;
-    let version = vq::insert_version(
-        txn,
-        vq::NewVersion {
-            product_id: row.id,
-            version: Version::FIRST,
-            ord: 1,
-            class: ChangeClass::Major,
-            changes: &[],
-            metadata: &metadata,
-            actor: &who.sub,
-            now,
-        },
-    )
-    .await?;
-    q::replace_tags(txn, row.id, tag_rows(&metadata)).await?;
-    let row = q::set_first_version(txn, row, version.id).await?;
+    let first = FirstVersion { name, metadata: &metadata, class: ChangeClass::Major, changes: &[] };
+    let row = insert_first_version(txn, who, Utc::now(), first).await?;
     let view = ProductView::of_row(&row)?;
     pending
         .emit(NewEvent {
@@ -263,6 +245,43 @@ pub async fn create_product(
         })
         .await?;
     Ok(pending.map(|()| view))
+}
+
+/// The first version of a new product, as it is recorded.
+struct FirstVersion<'a> {
+    name: &'a ProductName,
+    metadata: &'a ProductMetadata,
+    class: ChangeClass,
+    changes: &'a [Change],
+}
+
+/// Inserts a new product's row, its first version (`v1.0`, `ord` 1) and its tags.
+async fn insert_first_version(
+    txn: &DatabaseTransaction,
+    who: &Principal,
+    now: chrono::DateTime<Utc>,
+    first: FirstVersion<'_>,
+) -> Result<ProductRow, ApiError> {
+    let FirstVersion { name, metadata, class, changes } = first;
+    let row = q::insert_product(txn, name.as_str(), metadata, &who.sub, now)
+        .await
+        .map_err(|e| on_unique(e, || already_exists(name)))?;
+    let version = vq::insert_version(
+        txn,
+        vq::NewVersion {
+            product_id: row.id,
+            version: Version::FIRST,
+            ord: 1,
+            class,
+            changes,
+            metadata,
+            actor: &who.sub,
+            now,
+        },
+    )
+    .await?;
+    q::replace_tags(txn, row.id, tag_rows(metadata)).await?;
+    Ok(q::set_first_version(txn, row, version.id).await?)
 }
 
 fn already_exists(name: &ProductName) -> ApiError {
@@ -654,29 +673,11 @@ async fn create_defined(
         };
         return Ok(pending.map(|()| WriteOutcome { product: view, class, changes }));
     }
-    let row = q::insert_product(txn, name.as_str(), metadata, &who.sub, now)
-        .await
-        .map_err(|e| on_unique(e, || already_exists(name)))?;
-    let version = vq::insert_version(
-        txn,
-        vq::NewVersion {
-            product_id: row.id,
-            version: Version::FIRST,
-            ord: 1,
-            class,
-            changes: &changes,
-            metadata,
-            actor: &who.sub,
-            now,
-        },
-    )
-    .await?;
+    let row = insert_first_version(txn, who, now, FirstVersion { name, metadata, class, changes: &changes }).await?;
     for table in tables {
         let blob = vq::put_blob(txn, row.id, &table.description, columns_json(&records_of(table))?).await?;
         vq::open_table(txn, row.id, table.name.as_str(), blob, 1).await?;
     }
-    q::replace_tags(txn, row.id, tag_rows(metadata)).await?;
-    let row = q::set_first_version(txn, row, version.id).await?;
     let row = q::move_head(
         txn,
         row,
